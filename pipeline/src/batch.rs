@@ -1,0 +1,266 @@
+//! What travels through a pipeline: data plus the context it arrived with.
+
+use crate::signal::Signal;
+use confluo_config::SignalKind;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// Who sent a batch: request metadata, the authenticated identity, the tenant.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub addr: Option<SocketAddr>,
+    /// Request headers / gRPC metadata a component asked to keep (lower-case names).
+    pub metadata: Vec<(String, String)>,
+    pub auth_subject: Option<String>,
+    pub tenant: Option<String>,
+}
+
+/// The context shared by every part of one incoming request.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub client: ClientInfo,
+    /// The caller's deadline, when the protocol carries one (gRPC `grpc-timeout`).
+    pub deadline: Option<Instant>,
+}
+
+impl RequestContext {
+    pub fn shared_default() -> Arc<RequestContext> {
+        static DEFAULT: std::sync::OnceLock<Arc<RequestContext>> = std::sync::OnceLock::new();
+        DEFAULT.get_or_init(|| Arc::new(RequestContext::default())).clone()
+    }
+}
+
+/// A batch: the signal (shared between fan-out branches until one mutates it),
+/// its context, its wire size as received and the acknowledgement handle.
+#[derive(Debug)]
+pub struct Batch {
+    data: Arc<Signal>,
+    pub ctx: Arc<RequestContext>,
+    /// Bytes on the wire as the receiver got them (0 when unknown).
+    pub wire_bytes: usize,
+    pub acks: Acks,
+}
+
+impl Batch {
+    pub fn new(signal: Signal) -> Batch {
+        Batch {
+            data: Arc::new(signal),
+            ctx: RequestContext::shared_default(),
+            wire_bytes: 0,
+            acks: Acks::none(),
+        }
+    }
+
+    pub fn with_context(signal: Signal, ctx: Arc<RequestContext>) -> Batch {
+        Batch {
+            ctx,
+            ..Batch::new(signal)
+        }
+    }
+
+    pub fn kind(&self) -> SignalKind {
+        self.data.kind()
+    }
+
+    pub fn signal(&self) -> &Signal {
+        &self.data
+    }
+
+    /// Mutable access for processors that change data. Copies the tree only
+    /// when another fan-out branch still shares it; the last holder mutates in place.
+    pub fn signal_mut(&mut self) -> &mut Signal {
+        Arc::make_mut(&mut self.data)
+    }
+
+    /// Takes the data out, copying only if it is still shared.
+    pub fn take_signal(&mut self) -> Signal {
+        let kind = self.data.kind();
+        let data = std::mem::replace(&mut self.data, Arc::new(Signal::empty(kind)));
+        Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    pub fn item_count(&self) -> usize {
+        self.data.item_count()
+    }
+
+    /// A second handle on the same data for another fan-out branch.
+    pub fn share(&self) -> Batch {
+        Batch {
+            data: self.data.clone(),
+            ctx: self.ctx.clone(),
+            wire_bytes: self.wire_bytes,
+            acks: self.acks.share(),
+        }
+    }
+}
+
+/// Acknowledgement handles of the incoming requests a batch came from.
+///
+/// A source that must know when its data reached its destination (Kafka
+/// offsets, `wait_for_result`) creates a tracked handle with [`Acks::tracked`];
+/// every fan-out branch and every split gets a share, merged batches carry
+/// all their sources' shares, and each share is settled once: delivered,
+/// dropped on purpose, or failed. A share dropped unsettled counts as failed,
+/// so data lost to a bug never acknowledges its source.
+#[derive(Debug, Default)]
+pub struct Acks(Vec<AckShare>);
+
+#[derive(Debug)]
+struct AckShare {
+    tracker: Arc<AckTracker>,
+    settled: bool,
+}
+
+#[derive(Debug)]
+struct AckTracker {
+    pending: AtomicUsize,
+    failed: AtomicBool,
+    done: watch::Sender<Option<bool>>,
+}
+
+/// How a share of a batch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Reached its destination (or its destination's custody).
+    Delivered,
+    /// Dropped on purpose (sampling, filtering, permanent rejection).
+    Dropped,
+    Failed,
+}
+
+/// Completes when every share of a tracked batch is settled.
+pub struct AckWaiter(watch::Receiver<Option<bool>>);
+
+impl AckWaiter {
+    /// `true` when nothing failed.
+    pub async fn wait(mut self) -> bool {
+        loop {
+            if let Some(ok) = *self.0.borrow() {
+                return ok;
+            }
+            if self.0.changed().await.is_err() {
+                return false;
+            }
+        }
+    }
+}
+
+impl Acks {
+    pub fn none() -> Acks {
+        Acks(Vec::new())
+    }
+
+    pub fn tracked() -> (Acks, AckWaiter) {
+        let (tx, rx) = watch::channel(None);
+        let tracker = Arc::new(AckTracker {
+            pending: AtomicUsize::new(1),
+            failed: AtomicBool::new(false),
+            done: tx,
+        });
+        (
+            Acks(vec![AckShare {
+                tracker,
+                settled: false,
+            }]),
+            AckWaiter(rx),
+        )
+    }
+
+    pub fn is_tracked(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    pub fn share(&self) -> Acks {
+        Acks(
+            self.0
+                .iter()
+                .map(|s| {
+                    s.tracker.pending.fetch_add(1, Ordering::AcqRel);
+                    AckShare {
+                        tracker: s.tracker.clone(),
+                        settled: false,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    pub fn merge(&mut self, other: Acks) {
+        self.0.extend(other.0);
+    }
+
+    pub fn take(&mut self) -> Acks {
+        Acks(std::mem::take(&mut self.0))
+    }
+
+    pub fn settle(mut self, how: Settlement) {
+        for share in &mut self.0 {
+            share.settle(how);
+        }
+    }
+}
+
+impl AckShare {
+    fn settle(&mut self, how: Settlement) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        if how == Settlement::Failed {
+            self.tracker.failed.store(true, Ordering::Release);
+        }
+        if self.tracker.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let ok = !self.tracker.failed.load(Ordering::Acquire);
+            self.tracker.done.send_replace(Some(ok));
+        }
+    }
+}
+
+impl Drop for AckShare {
+    fn drop(&mut self) {
+        self.settle(Settlement::Failed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tracked_acks_complete_when_all_shares_settle() {
+        let (acks, waiter) = Acks::tracked();
+        let a = acks.share();
+        let b = acks.share();
+        acks.settle(Settlement::Delivered);
+        a.settle(Settlement::Dropped);
+        let waiting = tokio::spawn(waiter.wait());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        b.settle(Settlement::Delivered);
+        assert!(waiting.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn dropped_share_fails_the_source() {
+        let (acks, waiter) = Acks::tracked();
+        let lost = acks.share();
+        acks.settle(Settlement::Delivered);
+        drop(lost);
+        assert!(!waiter.wait().await);
+    }
+
+    #[test]
+    fn shared_batches_copy_only_on_mutation() {
+        let a = Batch::new(crate::signal::tests::traces(1, 1, 2));
+        let mut b = a.share();
+        assert!(std::ptr::eq(a.signal(), b.signal()));
+        b.signal_mut();
+        assert!(!std::ptr::eq(a.signal(), b.signal()));
+        let mut sole = Batch::new(crate::signal::tests::traces(1, 1, 2));
+        let before = sole.signal() as *const Signal;
+        assert!(std::ptr::eq(before, sole.signal_mut()));
+    }
+}

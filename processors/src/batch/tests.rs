@@ -1,0 +1,139 @@
+use super::*;
+use confluo_config::ComponentKind;
+use confluo_pipeline::proto::trace::{ResourceSpans, ScopeSpans, Span};
+
+/// Records every batch it gets; refuses while `refuse` is set.
+#[derive(Default)]
+struct Sink {
+    got: Mutex<Vec<usize>>,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Consumer for Sink {
+    async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ConsumeError::retryable("full"));
+        }
+        self.got.lock().unwrap().push(batch.item_count());
+        Ok(())
+    }
+}
+
+fn spans(n: usize) -> Batch {
+    Batch::new(Signal::Traces(vec![ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            spans: (0..n).map(|_| Span::default()).collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]))
+}
+
+fn processor(config: BatchConfig, sink: Arc<Sink>) -> Arc<BatchProcessor> {
+    let ctx = ComponentContext::for_tests(ComponentKind::Processor, "batch");
+    BatchProcessor::start(ctx, config, SignalKind::Traces, sink)
+}
+
+#[tokio::test]
+async fn sends_when_the_size_trigger_is_reached() {
+    let sink = Arc::new(Sink::default());
+    let p = processor(
+        BatchConfig {
+            send_batch_size: 10,
+            timeout: GoDuration(Duration::from_secs(3600)),
+            ..Default::default()
+        },
+        sink.clone(),
+    );
+    for _ in 0..3 {
+        p.consume(spans(4)).await.unwrap();
+    }
+    assert_eq!(*sink.got.lock().unwrap(), vec![12]);
+    p.shutdown().await.unwrap();
+    assert_eq!(*sink.got.lock().unwrap(), vec![12]);
+    p.consume(spans(1)).await.unwrap();
+    p.shutdown().await.unwrap();
+    assert_eq!(*sink.got.lock().unwrap(), vec![12, 1]);
+}
+
+#[tokio::test]
+async fn splits_to_send_batch_max_size() {
+    let sink = Arc::new(Sink::default());
+    let p = processor(
+        BatchConfig {
+            send_batch_size: 5,
+            send_batch_max_size: 5,
+            timeout: GoDuration(Duration::from_secs(3600)),
+            ..Default::default()
+        },
+        sink.clone(),
+    );
+    p.consume(spans(12)).await.unwrap();
+    assert_eq!(*sink.got.lock().unwrap(), vec![5, 5, 2]);
+}
+
+#[tokio::test]
+async fn timeout_flushes_partial_batches() {
+    let sink = Arc::new(Sink::default());
+    let p = processor(
+        BatchConfig {
+            send_batch_size: 1000,
+            timeout: GoDuration(Duration::from_millis(20)),
+            ..Default::default()
+        },
+        sink.clone(),
+    );
+    p.consume(spans(3)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sink.got.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(*sink.got.lock().unwrap(), vec![3]);
+}
+
+#[tokio::test]
+async fn refused_data_stays_in_custody_and_is_sent_later() {
+    let sink = Arc::new(Sink::default());
+    let p = processor(
+        BatchConfig {
+            send_batch_size: 2,
+            timeout: GoDuration(Duration::from_secs(3600)),
+            ..Default::default()
+        },
+        sink.clone(),
+    );
+    sink.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    p.consume(spans(2)).await.unwrap();
+    assert!(sink.got.lock().unwrap().is_empty());
+    sink.refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    p.consume(spans(1)).await.unwrap();
+    // The refused 2 and the new 1 go out together.
+    assert_eq!(*sink.got.lock().unwrap(), vec![3]);
+}
+
+#[tokio::test]
+async fn refuses_new_data_beyond_its_bound() {
+    let sink = Arc::new(Sink::default());
+    sink.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let p = processor(
+        BatchConfig {
+            send_batch_size: 100_000,
+            timeout: GoDuration(Duration::from_secs(3600)),
+            ..Default::default()
+        },
+        sink.clone(),
+    );
+    let limit = p.config.pending_limit();
+    p.consume(spans(limit)).await.unwrap();
+    let err = p.consume(spans(1)).await.unwrap_err();
+    assert!(err.is_retryable());
+}
+
+#[test]
+fn max_size_below_size_is_a_config_error() {
+    let node = Node::from_yaml_str("c.yaml", "send_batch_size: 10\nsend_batch_max_size: 5\n").unwrap();
+    let errors = BatchFactory.check(&node);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.contains("send_batch_max_size"));
+}
