@@ -4,7 +4,9 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
 use prost::Message;
 
 /// Spans per trace inside one request: a root span and its children.
@@ -39,6 +41,7 @@ fn kv(key: impl Into<String>, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
     }
 }
 
@@ -61,7 +64,10 @@ fn attribute(i: usize, rng: &mut fastrand::Rng) -> KeyValue {
     use any_value::Value::{BoolValue, DoubleValue, IntValue};
     const CATALOGUE: usize = 12;
     let (key, value) = match i % CATALOGUE {
-        0 => ("http.request.method", s(METHODS[rng.usize(..METHODS.len())])),
+        0 => (
+            "http.request.method",
+            s(METHODS[rng.usize(..METHODS.len())]),
+        ),
         1 => ("http.route", s(ROUTES[rng.usize(..ROUTES.len())])),
         2 => ("user.id", s(format!("user-{:08x}", rng.u32(..)))),
         3 => (
@@ -224,7 +230,16 @@ mod tests {
     fn attributes_have_mixed_types() {
         let mut rng = fastrand::Rng::with_seed(1);
         let kinds: HashSet<std::mem::Discriminant<any_value::Value>> = (0..10)
-            .map(|i| std::mem::discriminant(attribute(i, &mut rng).value.unwrap().value.as_ref().unwrap()))
+            .map(|i| {
+                std::mem::discriminant(
+                    attribute(i, &mut rng)
+                        .value
+                        .unwrap()
+                        .value
+                        .as_ref()
+                        .unwrap(),
+                )
+            })
             .collect();
         assert!(kinds.len() >= 3, "strings, ints and bools expected");
     }

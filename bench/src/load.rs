@@ -126,7 +126,10 @@ impl LoadReport {
             self.request_bytes_avg,
         );
         if self.spans_rejected > 0 {
-            println!("load: {} spans rejected (partial success)", self.spans_rejected);
+            println!(
+                "load: {} spans rejected (partial success)",
+                self.spans_rejected
+            );
         }
         if !self.errors.is_empty() {
             println!(
@@ -162,8 +165,14 @@ async fn connect(target: SocketAddr) -> anyhow::Result<Channel> {
 /// Runs the load to completion: stops starting requests at `duration` and
 /// waits for the ones in flight.
 pub async fn run(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
-    anyhow::ensure!(cfg.connections > 0 && cfg.inflight > 0, "need at least one sender");
-    anyhow::ensure!(cfg.shape.spans_per_request > 0, "spans per request must be > 0");
+    anyhow::ensure!(
+        cfg.connections > 0 && cfg.inflight > 0,
+        "need at least one sender"
+    );
+    anyhow::ensure!(
+        cfg.shape.spans_per_request > 0,
+        "spans per request must be > 0"
+    );
     let pool: Arc<[Bytes]> = build_pool(cfg.shape, cfg.pool, fastrand::u64(..)).into();
     let request_bytes_avg = pool.iter().map(|b| b.len() as u64).sum::<u64>() / pool.len() as u64;
     let mut channels = Vec::with_capacity(cfg.connections);
@@ -181,11 +190,14 @@ pub async fn run(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
         let pool = pool.clone();
         let counters = counters.clone();
         let timeout = cfg.timeout;
-        // Stagger the senders' first requests across one interval.
+        // Per-sender bucket. A sender that fell behind (slow response) may
+        // catch up by at most 50 ms worth of requests. The first requests are
+        // staggered across one interval.
         let mut bucket = (cfg.rate > 0).then(|| {
+            let rate = cfg.rate as f64 / workers as f64;
             TokenBucket::new(
-                cfg.rate as f64 / workers as f64,
-                2.0 * n,
+                rate,
+                (2.0 * n).max(rate * 0.05),
                 n * (workers - w) as f64 / workers as f64,
             )
         });

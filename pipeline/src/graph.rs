@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// A pipeline's processor instances, in pipeline order.
+type ProcessorChain = Vec<(ComponentId, Arc<dyn Processor>)>;
+
 /// A built service, ready to start.
 pub struct Service {
     telemetry: Telemetry,
@@ -25,7 +28,7 @@ pub struct Service {
     receivers: Vec<(ComponentId, Box<dyn Receiver>, SignalConsumers)>,
     /// Processors per pipeline, in pipeline order; pipelines in build order
     /// (a pipeline fed by a connector comes after the one feeding it).
-    processors: Vec<(PipelineId, Vec<(ComponentId, Arc<dyn Processor>)>)>,
+    processors: Vec<(PipelineId, ProcessorChain)>,
     connectors: Vec<(ComponentId, Arc<dyn Exporter>)>,
     exporters: Vec<(ComponentId, Arc<dyn Exporter>)>,
 }
@@ -37,7 +40,7 @@ struct Builder<'a> {
     exporters: BTreeMap<ComponentId, Arc<dyn Exporter>>,
     connectors: BTreeMap<(ComponentId, SignalKind), Arc<dyn Exporter>>,
     heads: BTreeMap<PipelineId, Arc<dyn Consumer>>,
-    processors: Vec<(PipelineId, Vec<(ComponentId, Arc<dyn Processor>)>)>,
+    processors: Vec<(PipelineId, ProcessorChain)>,
     visiting: BTreeSet<PipelineId>,
 }
 

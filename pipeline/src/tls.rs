@@ -46,7 +46,11 @@ fn read_file(what: &'static str, path: &str) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn parse_certs(what: &'static str, path: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn parse_certs(
+    what: &'static str,
+    path: &str,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut &pem[..]).collect();
     let certs = certs.map_err(|e| TlsError::Read {
         what,
@@ -229,7 +233,9 @@ mod tests {
 
     #[test]
     fn default_config_builds_with_system_roots() {
-        let cfg = TlsClientSettings::default().client_config(&[b"h2"]).unwrap();
+        let cfg = TlsClientSettings::default()
+            .client_config(&[b"h2"])
+            .unwrap();
         assert_eq!(cfg.alpn_protocols, vec![b"h2".to_vec()]);
     }
 
@@ -240,7 +246,8 @@ mod tests {
             ..Default::default()
         };
         s.https_connector(&[b"h2"], HttpConnector::new()).unwrap();
-        s.https_connector(&[b"h2", b"http/1.1"], HttpConnector::new()).unwrap();
+        s.https_connector(&[b"h2", b"http/1.1"], HttpConnector::new())
+            .unwrap();
         let bad = TlsClientSettings {
             server_name_override: Some("not a name".into()),
             ..Default::default()
@@ -255,7 +262,10 @@ mod tests {
             ..Default::default()
         };
         let e = s.client_config(&[]).unwrap_err().to_string();
-        assert!(e.contains("ca_file") && e.contains("/nonexistent/ca.pem"), "{e}");
+        assert!(
+            e.contains("ca_file") && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
         let half = TlsClientSettings {
             cert_file: Some("c.pem".into()),
             ..Default::default()

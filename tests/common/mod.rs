@@ -130,7 +130,7 @@ impl Confluo {
     /// with the captured stderr if the process exits or the deadline passes.
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let mut last = String::from("no answer yet");
+        let mut last: String;
         loop {
             if let Some(status) = self.try_wait() {
                 panic!(
@@ -365,11 +365,20 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<HttpResponse> {
-    let sock: SocketAddr = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr}")))?;
-    let mut stream = TcpStream::connect_timeout(&sock, Duration::from_secs(5))?;
+    // Try every address `localhost` resolves to (127.0.0.1 and ::1).
+    let socks: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    let mut last_err = io::Error::new(io::ErrorKind::InvalidInput, format!("bad address {addr}"));
+    let mut stream = None;
+    for sock in &socks {
+        match TcpStream::connect_timeout(sock, Duration::from_secs(5)) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    let mut stream = stream.ok_or(last_err)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     stream.set_nodelay(true)?;
@@ -451,13 +460,10 @@ pub fn parse_response(raw: &[u8]) -> Option<HttpResponse> {
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
         let size_str = String::from_utf8_lossy(&data[..eol]);
-        let size = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
-            .unwrap_or(0);
+        let size =
+            usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
         data = &data[eol + 2..];
         if size == 0 || data.len() < size {
             out.extend_from_slice(&data[..size.min(data.len())]);
@@ -514,8 +520,11 @@ pub fn parse_metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
     found
 }
 
+/// One Prometheus sample: name, labels, value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
 /// `name{a="b",c="d"} 1.5 [timestamp]` → (name, labels, value).
-pub fn parse_sample(line: &str) -> Option<(String, Vec<(String, String)>, f64)> {
+pub fn parse_sample(line: &str) -> Option<Sample> {
     let (name, rest) = match line.find(['{', ' ', '\t']) {
         Some(i) => (&line[..i], &line[i..]),
         None => return None,
@@ -625,11 +634,26 @@ pub struct Item {
 fn items_in(rows: &[Value], resource_key: &str, scope_key: &str, items_key: &str) -> Vec<Item> {
     let mut out = Vec::new();
     for row in rows {
-        for rs in row.get(resource_key).and_then(Value::as_array).into_iter().flatten() {
+        for rs in row
+            .get(resource_key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let resource = attr_map(&rs["resource"]["attributes"]);
-            for ss in rs.get(scope_key).and_then(Value::as_array).into_iter().flatten() {
+            for ss in rs
+                .get(scope_key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let scope_name = ss["scope"]["name"].as_str().unwrap_or("").to_string();
-                for it in ss.get(items_key).and_then(Value::as_array).into_iter().flatten() {
+                for it in ss
+                    .get(items_key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     out.push(Item {
                         resource: resource.clone(),
                         scope_name: scope_name.clone(),
@@ -660,7 +684,13 @@ pub fn metrics_in(rows: &[Value]) -> Vec<Item> {
 /// A metric's data points with the metric's kind ("sum", "gauge",
 /// "histogram", …) and its JSON object for that kind.
 pub fn data_points(metric: &Value) -> (String, &Value, Vec<&Value>) {
-    for kind in ["sum", "gauge", "histogram", "exponentialHistogram", "summary"] {
+    for kind in [
+        "sum",
+        "gauge",
+        "histogram",
+        "exponentialHistogram",
+        "summary",
+    ] {
         if let Some(body) = metric.get(kind) {
             let points = body
                 .get("dataPoints")
@@ -679,7 +709,12 @@ pub fn attr_map(attrs: &Value) -> BTreeMap<String, Value> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|kv| Some((kv.get("key")?.as_str()?.to_string(), kv.get("value")?.clone())))
+        .filter_map(|kv| {
+            Some((
+                kv.get("key")?.as_str()?.to_string(),
+                kv.get("value")?.clone(),
+            ))
+        })
         .collect()
 }
 
@@ -704,11 +739,30 @@ pub fn enum_value(v: &Value) -> i64 {
             "SPAN_KIND_CONSUMER" => 5,
             "AGGREGATION_TEMPORALITY_DELTA" => 1,
             "AGGREGATION_TEMPORALITY_CUMULATIVE" => 2,
-            s if s.starts_with("SEVERITY_NUMBER_") => -2,
+            s if s.starts_with("SEVERITY_NUMBER_") => {
+                severity_from_name(&s["SEVERITY_NUMBER_".len()..])
+            }
             s => s.parse().unwrap_or(-1),
         },
         _ => -1,
     }
+}
+
+fn severity_from_name(s: &str) -> i64 {
+    let (base, n) = match s.char_indices().find(|(_, c)| c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], s[i..].parse::<i64>().unwrap_or(1)),
+        None => (s, 1),
+    };
+    let first = match base {
+        "TRACE" => 1,
+        "DEBUG" => 5,
+        "INFO" => 9,
+        "WARN" => 13,
+        "ERROR" => 17,
+        "FATAL" => 21,
+        _ => return -2,
+    };
+    first + n - 1
 }
 
 /// A number that OTLP/JSON may write as a string (int64, uint64, fixed64)
@@ -762,7 +816,11 @@ pub fn js_dir() -> PathBuf {
             "{}/node_modules is missing (CONFLUO_JS_DIR {}): run the suite with `scripts/test` \
              (it runs `npm ci` there and exports CONFLUO_JS_DIR)",
             dir.display(),
-            if std::env::var_os("CONFLUO_JS_DIR").is_some() { "set" } else { "unset" }
+            if std::env::var_os("CONFLUO_JS_DIR").is_some() {
+                "set"
+            } else {
+                "unset"
+            }
         );
     }
     dir
@@ -819,7 +877,10 @@ pub fn try_run_python(script: &str, args: &[&str]) -> SenderRun {
 /// Runs a Python sender and returns its JSON summary; panics (with its
 /// output) when it exits non-zero.
 pub fn run_python(script: &str, args: &[&str]) -> Value {
-    expect_ok(try_run_python(script, args), &format!("python {script} {}", args.join(" ")))
+    expect_ok(
+        try_run_python(script, args),
+        &format!("python {script} {}", args.join(" ")),
+    )
 }
 
 /// Runs `node SCRIPT ARGS…` in `$CONFLUO_JS_DIR`; returns the run whatever
@@ -834,7 +895,10 @@ pub fn try_run_node(script: &str, args: &[&str]) -> SenderRun {
 
 /// Runs a Node sender and returns its JSON summary; panics when it fails.
 pub fn run_node(script: &str, args: &[&str]) -> Value {
-    expect_ok(try_run_node(script, args), &format!("node {script} {}", args.join(" ")))
+    expect_ok(
+        try_run_node(script, args),
+        &format!("node {script} {}", args.join(" ")),
+    )
 }
 
 // ------------------------------------------------------------------ fixtures
@@ -959,4 +1023,410 @@ service:
       exporters: [file]
 "#
     )
+}
+
+// ------------------------------------------------------------------ comparisons
+
+/// Items whose resource has `confluo.test.request_id` == `request_id`.
+pub fn with_request_id(items: Vec<Item>, request_id: &str) -> Vec<Item> {
+    items
+        .into_iter()
+        .filter(|i| {
+            i.resource.get("confluo.test.request_id")
+                == Some(&serde_json::json!({ "stringValue": request_id }))
+        })
+        .collect()
+}
+
+/// Number of metric data points in file exporter rows.
+pub fn count_points(rows: &[Value]) -> usize {
+    metrics_in(rows)
+        .iter()
+        .map(|m| data_points(&m.value).2.len())
+        .sum()
+}
+
+/// Items of `signal` ("traces" | "metrics" | "logs", metrics counted in data
+/// points) in file exporter rows.
+pub fn count_items(signal: &str, rows: &[Value]) -> usize {
+    match signal {
+        "traces" => spans_in(rows).len(),
+        "logs" => logs_in(rows).len(),
+        "metrics" => count_points(rows),
+        s => panic!("unknown signal {s}"),
+    }
+}
+
+struct Mismatches(Vec<String>);
+
+impl Mismatches {
+    fn check<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        what: impl std::fmt::Display,
+        got: T,
+        want: T,
+    ) {
+        if got != want {
+            self.0.push(format!("{what}: got {got:?}, sent {want:?}"));
+        }
+    }
+    /// Attribute maps: reports only the keys that differ, values as JSON.
+    fn check_map(
+        &mut self,
+        what: impl std::fmt::Display,
+        got: &BTreeMap<String, Value>,
+        want: &BTreeMap<String, Value>,
+    ) {
+        let mut diffs = Vec::new();
+        for (k, w) in want {
+            match got.get(k) {
+                None => diffs.push(format!("{k} missing (sent {w})")),
+                Some(g) if g != w => diffs.push(format!("{k} = {g}, sent {w}")),
+                _ => {}
+            }
+        }
+        for (k, g) in got {
+            if !want.contains_key(k) {
+                diffs.push(format!("{k} = {g} was not sent"));
+            }
+        }
+        if !diffs.is_empty() {
+            self.0.push(format!("{what}: {}", diffs.join("; ")));
+        }
+    }
+
+    fn finish(self, what: &str, summary: &Value) {
+        if self.0.is_empty() {
+            return;
+        }
+        let n = self.0.len();
+        let shown: Vec<&String> = self.0.iter().take(25).collect();
+        panic!(
+            "{what}: {n} mismatch(es) between what the SDK sent and what the file exporter wrote:\n  {}\n(sender summary: {})",
+            shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
+            summary.to_string().chars().take(1500).collect::<String>()
+        );
+    }
+}
+
+fn id_str(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_ascii_lowercase()
+}
+
+/// The file exporter's spans are exactly the spans the sender reports (count,
+/// ids, names, kinds, status, attribute values and types, events, links,
+/// resource).
+pub fn assert_traces_match(summary: &Value, items: &[Item]) {
+    let mut m = Mismatches(Vec::new());
+    let want_count = summary["count"].as_u64().unwrap() as usize;
+    m.check("span count", items.len(), want_count);
+    let mut got_trace_ids: Vec<String> =
+        items.iter().map(|i| id_str(&i.value["traceId"])).collect();
+    got_trace_ids.sort();
+    got_trace_ids.dedup();
+    m.check("trace ids", got_trace_ids, str_list(&summary["trace_ids"]));
+    let mut got_names: Vec<String> = items
+        .iter()
+        .map(|i| i.value["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    got_names.sort();
+    m.check("span names", got_names, str_list(&summary["span_names"]));
+
+    let by_id: BTreeMap<String, &Item> = items
+        .iter()
+        .map(|i| (id_str(&i.value["spanId"]), i))
+        .collect();
+    let want_resource = obj_map(&summary["resource"]);
+    for want in summary["spans"].as_array().into_iter().flatten() {
+        let sid = want["span_id"].as_str().unwrap().to_string();
+        let Some(item) = by_id.get(&sid) else {
+            m.0.push(format!("span {sid} ({}) missing", want["name"]));
+            continue;
+        };
+        let s = &item.value;
+        let w = |f: &str| format!("span {sid} {f}");
+        m.check(
+            w("traceId"),
+            id_str(&s["traceId"]),
+            want["trace_id"].as_str().unwrap().to_string(),
+        );
+        m.check(
+            w("parentSpanId"),
+            id_str(&s["parentSpanId"]),
+            want["parent_span_id"].as_str().unwrap().to_string(),
+        );
+        m.check(
+            w("name"),
+            s["name"].as_str().unwrap_or(""),
+            want["name"].as_str().unwrap(),
+        );
+        m.check(
+            w("kind"),
+            enum_value(&s["kind"]),
+            want["kind"].as_i64().unwrap(),
+        );
+        m.check(
+            w("status.code"),
+            enum_value(&s["status"]["code"]),
+            want["status_code"].as_i64().unwrap(),
+        );
+        m.check(
+            w("status.message"),
+            s["status"]["message"].as_str().unwrap_or(""),
+            want["status_message"].as_str().unwrap(),
+        );
+        m.check_map(
+            w("attributes"),
+            &attr_map(&s["attributes"]),
+            &obj_map(&want["attributes"]),
+        );
+        let got_events: Vec<(String, BTreeMap<String, Value>)> = s["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap_or("").to_string(),
+                    attr_map(&e["attributes"]),
+                )
+            })
+            .collect();
+        let want_events: Vec<(String, BTreeMap<String, Value>)> = want["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    obj_map(&e["attributes"]),
+                )
+            })
+            .collect();
+        m.check(w("events"), got_events, want_events);
+        let got_links: Vec<(String, String, BTreeMap<String, Value>)> = s["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                (
+                    id_str(&l["traceId"]),
+                    id_str(&l["spanId"]),
+                    attr_map(&l["attributes"]),
+                )
+            })
+            .collect();
+        let want_links: Vec<(String, String, BTreeMap<String, Value>)> = want["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                (
+                    id_str(&l["trace_id"]),
+                    id_str(&l["span_id"]),
+                    obj_map(&l["attributes"]),
+                )
+            })
+            .collect();
+        m.check(w("links"), got_links, want_links);
+        m.check_map(w("resource"), &item.resource, &want_resource);
+        if !item.scope_name.starts_with("confluo.e2e.") {
+            m.0.push(format!("span {sid}: scope name {:?}", item.scope_name));
+        }
+    }
+    m.finish("traces", summary);
+}
+
+/// The file exporter's log records are exactly the records the sender
+/// reports (bodies, severities, trace context, attributes, resource). Python's
+/// logging handler adds `code.*` attributes, which are ignored.
+pub fn assert_logs_match(summary: &Value, items: &[Item]) {
+    let mut m = Mismatches(Vec::new());
+    m.check(
+        "log record count",
+        items.len(),
+        summary["count"].as_u64().unwrap() as usize,
+    );
+    let mut got_trace_ids: Vec<String> =
+        items.iter().map(|i| id_str(&i.value["traceId"])).collect();
+    got_trace_ids.sort();
+    got_trace_ids.dedup();
+    m.check("trace ids", got_trace_ids, str_list(&summary["trace_ids"]));
+    let by_body: BTreeMap<String, &Item> = items
+        .iter()
+        .map(|i| {
+            (
+                i.value["body"]["stringValue"]
+                    .as_str()
+                    .unwrap_or("<not a string body>")
+                    .to_string(),
+                i,
+            )
+        })
+        .collect();
+    let want_resource = obj_map(&summary["resource"]);
+    for want in summary["log_records"].as_array().into_iter().flatten() {
+        let body = want["body"].as_str().unwrap().to_string();
+        let Some(item) = by_body.get(&body) else {
+            m.0.push(format!(
+                "log record {body:?} missing (bodies must be OTLP stringValue)"
+            ));
+            continue;
+        };
+        let r = &item.value;
+        let w = |f: &str| format!("log {body:?} {f}");
+        m.check(
+            w("severityNumber"),
+            enum_value(&r["severityNumber"]),
+            want["severity_number"].as_i64().unwrap(),
+        );
+        m.check(
+            w("severityText"),
+            r["severityText"].as_str().unwrap_or(""),
+            want["severity_text"].as_str().unwrap(),
+        );
+        m.check(
+            w("traceId"),
+            id_str(&r["traceId"]),
+            want["trace_id"].as_str().unwrap().to_string(),
+        );
+        m.check(
+            w("spanId"),
+            id_str(&r["spanId"]),
+            want["span_id"].as_str().unwrap().to_string(),
+        );
+        let got_attrs: BTreeMap<String, Value> = attr_map(&r["attributes"])
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("code."))
+            .collect();
+        m.check_map(w("attributes"), &got_attrs, &obj_map(&want["attributes"]));
+        m.check_map(w("resource"), &item.resource, &want_resource);
+    }
+    m.finish("logs", summary);
+}
+
+/// The file exporter's metrics hold exactly the data points the sender
+/// reports (names, kinds, units, monotonicity, temporality, values and value
+/// types, attributes, resource).
+pub fn assert_metrics_match(summary: &Value, items: &[Item]) {
+    let mut m = Mismatches(Vec::new());
+    // (metric name, point.index) -> (kind, point)
+    let mut got: BTreeMap<(String, i64), (String, Value)> = BTreeMap::new();
+    let mut got_metrics: BTreeMap<String, (String, Value, String)> = BTreeMap::new();
+    let mut total = 0usize;
+    let want_resource = obj_map(&summary["resource"]);
+    for item in items {
+        let name = item.value["name"].as_str().unwrap_or("").to_string();
+        let (kind, body, points) = data_points(&item.value);
+        got_metrics.insert(
+            name.clone(),
+            (
+                kind.clone(),
+                body.clone(),
+                item.value["unit"].as_str().unwrap_or("").to_string(),
+            ),
+        );
+        m.check_map(
+            format!("metric {name} resource"),
+            &item.resource,
+            &want_resource,
+        );
+        for p in points {
+            total += 1;
+            let idx = attr_map(&p["attributes"])
+                .get("point.index")
+                .and_then(|v| num(&v["intValue"]))
+                .map(|v| v as i64)
+                .unwrap_or(-1);
+            if got
+                .insert((name.clone(), idx), (kind.clone(), p.clone()))
+                .is_some()
+            {
+                m.0.push(format!("metric {name} point.index={idx} written twice"));
+            }
+        }
+    }
+    m.check(
+        "data point count",
+        total,
+        summary["count"].as_u64().unwrap() as usize,
+    );
+    m.check(
+        "metric names",
+        got_metrics.keys().cloned().collect::<Vec<_>>(),
+        str_list(&summary["metric_names"]),
+    );
+    for want in summary["metrics"].as_array().into_iter().flatten() {
+        let name = want["name"].as_str().unwrap();
+        let Some((kind, body, unit)) = got_metrics.get(name) else {
+            continue; // reported by "metric names"
+        };
+        m.check(
+            format!("metric {name} type"),
+            kind.as_str(),
+            want["type"].as_str().unwrap(),
+        );
+        m.check(
+            format!("metric {name} unit"),
+            unit.as_str(),
+            want["unit"].as_str().unwrap(),
+        );
+        if kind == "sum" {
+            m.check(
+                format!("metric {name} isMonotonic"),
+                body["isMonotonic"].as_bool().unwrap_or(false),
+                want["monotonic"].as_bool().unwrap_or(false),
+            );
+        }
+        if kind == "sum" || kind == "histogram" {
+            m.check(
+                format!("metric {name} aggregationTemporality"),
+                enum_value(&body["aggregationTemporality"]),
+                want["temporality"].as_i64().unwrap_or(-1),
+            );
+        }
+    }
+    for want in summary["points"].as_array().into_iter().flatten() {
+        let name = want["metric"].as_str().unwrap().to_string();
+        let idx = want["index"].as_i64().unwrap_or(-1);
+        let Some((kind, p)) = got.get(&(name.clone(), idx)) else {
+            m.0.push(format!("metric {name} point.index={idx} missing"));
+            continue;
+        };
+        let w = |f: &str| format!("metric {name} point.index={idx} {f}");
+        m.check_map(
+            w("attributes"),
+            &attr_map(&p["attributes"]),
+            &obj_map(&want["attributes"]),
+        );
+        let want_value = want["value"].as_f64().unwrap();
+        if kind == "histogram" {
+            m.check(w("sum"), num(&p["sum"]), Some(want_value));
+            m.check(
+                w("count"),
+                num(&p["count"]),
+                want["histogram_count"].as_f64(),
+            );
+        } else {
+            if want["is_int"].as_bool() == Some(true) {
+                // int64 in OTLP/JSON is a string
+                m.check(w("asInt type"), p["asInt"].is_string(), true);
+            }
+            let v = p
+                .get("asInt")
+                .and_then(num)
+                .or_else(|| p.get("asDouble").and_then(num));
+            m.check(w("value"), v, Some(want_value));
+        }
+    }
+    m.finish("metrics", summary);
+}
+
+/// Checks the file exporter's items of `signal` against a sender summary.
+pub fn assert_signal_matches(signal: &str, summary: &Value, rows: &[Value]) {
+    match signal {
+        "traces" => assert_traces_match(summary, &spans_in(rows)),
+        "logs" => assert_logs_match(summary, &logs_in(rows)),
+        "metrics" => assert_metrics_match(summary, &metrics_in(rows)),
+        s => panic!("unknown signal {s}"),
+    }
 }

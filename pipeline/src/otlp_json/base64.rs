@@ -19,7 +19,12 @@ pub(super) fn encode_into(out: &mut Vec<u8>, data: &[u8]) {
     match *chunks.remainder() {
         [a] => {
             let n = u32::from(a) << 16;
-            out.extend_from_slice(&[STD[(n >> 18) as usize & 63], STD[(n >> 12) as usize & 63], b'=', b'=']);
+            out.extend_from_slice(&[
+                STD[(n >> 18) as usize & 63],
+                STD[(n >> 12) as usize & 63],
+                b'=',
+                b'=',
+            ]);
         }
         [a, b] => {
             let n = (u32::from(a) << 16) | (u32::from(b) << 8);
@@ -52,7 +57,7 @@ pub(super) fn decode(s: &str) -> Option<Vec<u8>> {
     // Strip up to two '=' of padding; if present, the length must be a
     // multiple of 4.
     let pad = b.iter().rev().take(2).take_while(|&&c| c == b'=').count();
-    if pad > 0 && b.len() % 4 != 0 {
+    if pad > 0 && !b.len().is_multiple_of(4) {
         return None;
     }
     let b = &b[..b.len() - pad];
@@ -62,7 +67,8 @@ pub(super) fn decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(b.len() * 3 / 4);
     let mut chunks = b.chunks_exact(4);
     for c in &mut chunks {
-        let n = (sextet(c[0])? << 18) | (sextet(c[1])? << 12) | (sextet(c[2])? << 6) | sextet(c[3])?;
+        let n =
+            (sextet(c[0])? << 18) | (sextet(c[1])? << 12) | (sextet(c[2])? << 6) | sextet(c[3])?;
         out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
     match *chunks.remainder() {

@@ -22,7 +22,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Summary, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
 
 use super::parse::{Decode, Parser, Result};
 
@@ -50,13 +52,23 @@ impl Decode for AnyValue {
         // A oneof: the last non-null member wins (as in the Collector's
         // pdata JSON reader); a null member leaves the value untouched.
         let v = match key {
-            "stringValue" | "string_value" => p.field("stringValue", Parser::str_val)?.map(V::StringValue),
+            "stringValue" | "string_value" => {
+                p.field("stringValue", Parser::str_val)?.map(V::StringValue)
+            }
             "boolValue" | "bool_value" => p.field("boolValue", Parser::bool_val)?.map(V::BoolValue),
-            "intValue" | "int_value" => p.field("intValue", |p| p.int_val("int64"))?.map(V::IntValue),
-            "doubleValue" | "double_value" => p.field("doubleValue", Parser::f64_val)?.map(V::DoubleValue),
+            "intValue" | "int_value" => p
+                .field("intValue", |p| p.int_val("int64"))?
+                .map(V::IntValue),
+            "doubleValue" | "double_value" => {
+                p.field("doubleValue", Parser::f64_val)?.map(V::DoubleValue)
+            }
             "arrayValue" | "array_value" => p.msg_f::<ArrayValue>("arrayValue")?.map(V::ArrayValue),
-            "kvlistValue" | "kvlist_value" => p.msg_f::<KeyValueList>("kvlistValue")?.map(V::KvlistValue),
-            "bytesValue" | "bytes_value" => p.field("bytesValue", Parser::bytes_val)?.map(V::BytesValue),
+            "kvlistValue" | "kvlist_value" => {
+                p.msg_f::<KeyValueList>("kvlistValue")?.map(V::KvlistValue)
+            }
+            "bytesValue" | "bytes_value" => {
+                p.field("bytesValue", Parser::bytes_val)?.map(V::BytesValue)
+            }
             "stringValueStrindex" | "string_value_strindex" => p
                 .field("stringValueStrindex", |p| p.int_val("int32"))?
                 .map(V::StringValueStrindex),
@@ -150,7 +162,9 @@ impl Decode for Resource {
 impl Decode for ExportTraceServiceRequest {
     fn field(&mut self, p: &mut Parser<'_>, key: &str) -> Result<()> {
         match key {
-            "resourceSpans" | "resource_spans" => self.resource_spans = p.msgs_f("resourceSpans")?,
+            "resourceSpans" | "resource_spans" => {
+                self.resource_spans = p.msgs_f("resourceSpans")?
+            }
             _ => p.skip()?,
         }
         Ok(())
@@ -187,14 +201,18 @@ impl Decode for Span {
             "traceId" | "trace_id" => self.trace_id = p.id_f("traceId", TRACE_ID_LEN)?,
             "spanId" | "span_id" => self.span_id = p.id_f("spanId", SPAN_ID_LEN)?,
             "traceState" | "trace_state" => self.trace_state = p.string_f("traceState")?,
-            "parentSpanId" | "parent_span_id" => self.parent_span_id = p.id_f("parentSpanId", SPAN_ID_LEN)?,
+            "parentSpanId" | "parent_span_id" => {
+                self.parent_span_id = p.id_f("parentSpanId", SPAN_ID_LEN)?
+            }
             "flags" => self.flags = p.u32_f("flags")?,
             "name" => self.name = p.string_f("name")?,
             "kind" => self.kind = p.enum_f("kind", span_kind)?,
             "startTimeUnixNano" | "start_time_unix_nano" => {
                 self.start_time_unix_nano = p.u64_f("startTimeUnixNano")?
             }
-            "endTimeUnixNano" | "end_time_unix_nano" => self.end_time_unix_nano = p.u64_f("endTimeUnixNano")?,
+            "endTimeUnixNano" | "end_time_unix_nano" => {
+                self.end_time_unix_nano = p.u64_f("endTimeUnixNano")?
+            }
             "attributes" => self.attributes = p.msgs_f("attributes")?,
             "droppedAttributesCount" | "dropped_attributes_count" => {
                 self.dropped_attributes_count = p.u32_f("droppedAttributesCount")?
@@ -204,7 +222,9 @@ impl Decode for Span {
                 self.dropped_events_count = p.u32_f("droppedEventsCount")?
             }
             "links" => self.links = p.msgs_f("links")?,
-            "droppedLinksCount" | "dropped_links_count" => self.dropped_links_count = p.u32_f("droppedLinksCount")?,
+            "droppedLinksCount" | "dropped_links_count" => {
+                self.dropped_links_count = p.u32_f("droppedLinksCount")?
+            }
             "status" => self.status = p.msg_f("status")?,
             _ => p.skip()?,
         }
@@ -258,7 +278,9 @@ impl Decode for Status {
 impl Decode for ExportTraceServiceResponse {
     fn field(&mut self, p: &mut Parser<'_>, key: &str) -> Result<()> {
         match key {
-            "partialSuccess" | "partial_success" => self.partial_success = p.msg_f("partialSuccess")?,
+            "partialSuccess" | "partial_success" => {
+                self.partial_success = p.msg_f("partialSuccess")?
+            }
             _ => p.skip()?,
         }
         Ok(())
@@ -281,7 +303,9 @@ impl Decode for ExportTracePartialSuccess {
 impl Decode for ExportMetricsServiceRequest {
     fn field(&mut self, p: &mut Parser<'_>, key: &str) -> Result<()> {
         match key {
-            "resourceMetrics" | "resource_metrics" => self.resource_metrics = p.msgs_f("resourceMetrics")?,
+            "resourceMetrics" | "resource_metrics" => {
+                self.resource_metrics = p.msgs_f("resourceMetrics")?
+            }
             _ => p.skip()?,
         }
         Ok(())
@@ -324,9 +348,9 @@ impl Decode for Metric {
             "gauge" => p.msg_f("gauge")?.map(D::Gauge),
             "sum" => p.msg_f("sum")?.map(D::Sum),
             "histogram" => p.msg_f("histogram")?.map(D::Histogram),
-            "exponentialHistogram" | "exponential_histogram" => {
-                p.msg_f("exponentialHistogram")?.map(D::ExponentialHistogram)
-            }
+            "exponentialHistogram" | "exponential_histogram" => p
+                .msg_f("exponentialHistogram")?
+                .map(D::ExponentialHistogram),
             "summary" => p.msg_f("summary")?.map(D::Summary),
             _ => return p.skip(),
         };
@@ -435,8 +459,12 @@ impl Decode for HistogramDataPoint {
             "count" => self.count = p.u64_f("count")?,
             // Optional doubles: presence matters, so null stays None.
             "sum" => self.sum = p.field("sum", Parser::f64_val)?,
-            "bucketCounts" | "bucket_counts" => self.bucket_counts = p.list_f("bucketCounts", |p| p.int_val("uint64"))?,
-            "explicitBounds" | "explicit_bounds" => self.explicit_bounds = p.list_f("explicitBounds", Parser::f64_val)?,
+            "bucketCounts" | "bucket_counts" => {
+                self.bucket_counts = p.list_f("bucketCounts", |p| p.int_val("uint64"))?
+            }
+            "explicitBounds" | "explicit_bounds" => {
+                self.explicit_bounds = p.list_f("explicitBounds", Parser::f64_val)?
+            }
             "exemplars" => self.exemplars = p.msgs_f("exemplars")?,
             "flags" => self.flags = p.u32_f("flags")?,
             "min" => self.min = p.field("min", Parser::f64_val)?,
@@ -476,7 +504,9 @@ impl Decode for exponential_histogram_data_point::Buckets {
     fn field(&mut self, p: &mut Parser<'_>, key: &str) -> Result<()> {
         match key {
             "offset" => self.offset = p.i32_f("offset")?,
-            "bucketCounts" | "bucket_counts" => self.bucket_counts = p.list_f("bucketCounts", |p| p.int_val("uint64"))?,
+            "bucketCounts" | "bucket_counts" => {
+                self.bucket_counts = p.list_f("bucketCounts", |p| p.int_val("uint64"))?
+            }
             _ => p.skip()?,
         }
         Ok(())
@@ -493,7 +523,9 @@ impl Decode for SummaryDataPoint {
             "timeUnixNano" | "time_unix_nano" => self.time_unix_nano = p.u64_f("timeUnixNano")?,
             "count" => self.count = p.u64_f("count")?,
             "sum" => self.sum = p.f64_f("sum")?,
-            "quantileValues" | "quantile_values" => self.quantile_values = p.msgs_f("quantileValues")?,
+            "quantileValues" | "quantile_values" => {
+                self.quantile_values = p.msgs_f("quantileValues")?
+            }
             "flags" => self.flags = p.u32_f("flags")?,
             _ => p.skip()?,
         }
@@ -541,7 +573,9 @@ impl Decode for Exemplar {
 impl Decode for ExportMetricsServiceResponse {
     fn field(&mut self, p: &mut Parser<'_>, key: &str) -> Result<()> {
         match key {
-            "partialSuccess" | "partial_success" => self.partial_success = p.msg_f("partialSuccess")?,
+            "partialSuccess" | "partial_success" => {
+                self.partial_success = p.msg_f("partialSuccess")?
+            }
             _ => p.skip()?,
         }
         Ok(())
@@ -604,7 +638,9 @@ impl Decode for LogRecord {
             "observedTimeUnixNano" | "observed_time_unix_nano" => {
                 self.observed_time_unix_nano = p.u64_f("observedTimeUnixNano")?
             }
-            "severityNumber" | "severity_number" => self.severity_number = p.enum_f("severityNumber", severity)?,
+            "severityNumber" | "severity_number" => {
+                self.severity_number = p.enum_f("severityNumber", severity)?
+            }
             "severityText" | "severity_text" => self.severity_text = p.string_f("severityText")?,
             "body" => self.body = p.msg_f("body")?,
             "attributes" => self.attributes = p.msgs_f("attributes")?,
@@ -624,7 +660,9 @@ impl Decode for LogRecord {
 impl Decode for ExportLogsServiceResponse {
     fn field(&mut self, p: &mut Parser<'_>, key: &str) -> Result<()> {
         match key {
-            "partialSuccess" | "partial_success" => self.partial_success = p.msg_f("partialSuccess")?,
+            "partialSuccess" | "partial_success" => {
+                self.partial_success = p.msg_f("partialSuccess")?
+            }
             _ => p.skip()?,
         }
         Ok(())

@@ -21,9 +21,10 @@ use opentelemetry_proto::tonic::common::v1::{
 };
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, exponential_histogram_data_point, metric, number_data_point, summary_data_point, Exemplar,
-    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    exemplar, exponential_histogram_data_point, metric, number_data_point, summary_data_point,
+    Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
+    SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
@@ -54,7 +55,14 @@ pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
             0x0c => b"\\f",
             0x00..=0x1f => {
                 out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
                 start = i + 1;
                 continue;
             }
@@ -236,7 +244,10 @@ impl Encode for AnyValue {
         match &self.value {
             None => {}
             Some(V::StringValue(s)) => write_str(o.key("stringValue"), s),
-            Some(V::BoolValue(b)) => o.key("boolValue").extend_from_slice(if *b { b"true" } else { b"false" }),
+            Some(V::BoolValue(b)) => {
+                o.key("boolValue")
+                    .extend_from_slice(if *b { b"true" } else { b"false" })
+            }
             Some(V::IntValue(i)) => write_i64_str(o.key("intValue"), *i),
             Some(V::DoubleValue(d)) => write_f64(o.key("doubleValue"), *d),
             Some(V::ArrayValue(a)) => a.encode(o.key("arrayValue")),
@@ -298,7 +309,9 @@ impl Encode for EntityRef {
         o.str("schemaUrl", &self.schema_url);
         o.str("type", &self.r#type);
         o.list("idKeys", &self.id_keys, |out, s| write_str(out, s));
-        o.list("descriptionKeys", &self.description_keys, |out, s| write_str(out, s));
+        o.list("descriptionKeys", &self.description_keys, |out, s| {
+            write_str(out, s)
+        });
         o.end();
     }
 }
@@ -536,8 +549,12 @@ impl Encode for HistogramDataPoint {
         o.u64("timeUnixNano", self.time_unix_nano);
         o.u64("count", self.count);
         o.opt_f64("sum", self.sum);
-        o.list("bucketCounts", &self.bucket_counts, |out, v| write_u64_str(out, *v));
-        o.list("explicitBounds", &self.explicit_bounds, |out, v| write_f64(out, *v));
+        o.list("bucketCounts", &self.bucket_counts, |out, v| {
+            write_u64_str(out, *v)
+        });
+        o.list("explicitBounds", &self.explicit_bounds, |out, v| {
+            write_f64(out, *v)
+        });
         o.msgs("exemplars", &self.exemplars);
         o.u32("flags", self.flags);
         o.opt_f64("min", self.min);
@@ -571,7 +588,9 @@ impl Encode for exponential_histogram_data_point::Buckets {
     fn encode(&self, out: &mut Vec<u8>) {
         let mut o = Obj::new(out);
         o.i32("offset", self.offset);
-        o.list("bucketCounts", &self.bucket_counts, |out, v| write_u64_str(out, *v));
+        o.list("bucketCounts", &self.bucket_counts, |out, v| {
+            write_u64_str(out, *v)
+        });
         o.end();
     }
 }

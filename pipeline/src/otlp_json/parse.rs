@@ -183,7 +183,10 @@ impl<'a> Parser<'a> {
 
     /// Walk an object, calling `f` once per member with the member's key;
     /// `f` must consume exactly the member's value.
-    pub(super) fn object(&mut self, mut f: impl FnMut(&mut Self, &str) -> Result<()>) -> Result<()> {
+    pub(super) fn object(
+        &mut self,
+        mut f: impl FnMut(&mut Self, &str) -> Result<()>,
+    ) -> Result<()> {
         if self.peek() != Some(b'{') {
             return Err(self.unexpected("object"));
         }
@@ -433,7 +436,8 @@ impl<'a> Parser<'a> {
         let Some(v) = parse_integer(&text) else {
             return Err(self.error(format_args!("invalid {ty}: {}", snippet(&text))));
         };
-        T::try_from(v).map_err(|_| self.error(format_args!("{ty} out of range: {}", snippet(&text))))
+        T::try_from(v)
+            .map_err(|_| self.error(format_args!("{ty} out of range: {}", snippet(&text))))
     }
 
     /// A double: a JSON number, or a string holding "NaN", "Infinity",
@@ -512,7 +516,8 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected("base64 string"));
         }
         let t = self.string()?;
-        super::base64::decode(&t).ok_or_else(|| self.error(format_args!("invalid base64: {}", snippet(&t))))
+        super::base64::decode(&t)
+            .ok_or_else(|| self.error(format_args!("invalid base64: {}", snippet(&t))))
     }
 
     pub(super) fn message<M: Decode>(&mut self) -> Result<M> {
@@ -530,7 +535,11 @@ impl<'a> Parser<'a> {
         f: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<Option<T>> {
         self.path.push(Seg::Key(name));
-        let v = if self.try_null()? { None } else { Some(f(self)?) };
+        let v = if self.try_null()? {
+            None
+        } else {
+            Some(f(self)?)
+        };
         self.path.pop();
         Ok(v)
     }
@@ -544,27 +553,41 @@ impl<'a> Parser<'a> {
     }
 
     pub(super) fn u32_f(&mut self, name: &'static str) -> Result<u32> {
-        Ok(self.field(name, |p| p.int_val("uint32"))?.unwrap_or_default())
+        Ok(self
+            .field(name, |p| p.int_val("uint32"))?
+            .unwrap_or_default())
     }
 
     pub(super) fn i32_f(&mut self, name: &'static str) -> Result<i32> {
-        Ok(self.field(name, |p| p.int_val("int32"))?.unwrap_or_default())
+        Ok(self
+            .field(name, |p| p.int_val("int32"))?
+            .unwrap_or_default())
     }
 
     pub(super) fn u64_f(&mut self, name: &'static str) -> Result<u64> {
-        Ok(self.field(name, |p| p.int_val("uint64"))?.unwrap_or_default())
+        Ok(self
+            .field(name, |p| p.int_val("uint64"))?
+            .unwrap_or_default())
     }
 
     pub(super) fn i64_f(&mut self, name: &'static str) -> Result<i64> {
-        Ok(self.field(name, |p| p.int_val("int64"))?.unwrap_or_default())
+        Ok(self
+            .field(name, |p| p.int_val("int64"))?
+            .unwrap_or_default())
     }
 
     pub(super) fn f64_f(&mut self, name: &'static str) -> Result<f64> {
         Ok(self.field(name, Self::f64_val)?.unwrap_or_default())
     }
 
-    pub(super) fn enum_f(&mut self, name: &'static str, from_name: fn(&str) -> Option<i32>) -> Result<i32> {
-        Ok(self.field(name, |p| p.enum_val(from_name))?.unwrap_or_default())
+    pub(super) fn enum_f(
+        &mut self,
+        name: &'static str,
+        from_name: fn(&str) -> Option<i32>,
+    ) -> Result<i32> {
+        Ok(self
+            .field(name, |p| p.enum_val(from_name))?
+            .unwrap_or_default())
     }
 
     pub(super) fn id_f(&mut self, name: &'static str, len: usize) -> Result<Vec<u8>> {
@@ -581,7 +604,11 @@ impl<'a> Parser<'a> {
 
     /// A repeated field. Elements may not be null (proto3 JSON forbids it and
     /// there is no sensible default for a message element).
-    pub(super) fn list_f<T>(&mut self, name: &'static str, elem: fn(&mut Self) -> Result<T>) -> Result<Vec<T>> {
+    pub(super) fn list_f<T>(
+        &mut self,
+        name: &'static str,
+        elem: fn(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
         Ok(self
             .field(name, |p| {
                 let mut v = Vec::new();
