@@ -205,7 +205,7 @@ impl Sender for HttpSender {
 
     fn encode(&self, batch: &Batch) -> Result<Vec<OtlpRequest>, String> {
         let signal = batch.signal();
-        let (body, mergeable) = match self.encoding {
+        let (body, protobuf) = match self.encoding {
             Encoding::Proto => {
                 let mut body = Vec::with_capacity(signal.encoded_len());
                 signal.encode_request(&mut body);
@@ -221,7 +221,7 @@ impl Sender for HttpSender {
             signal.kind(),
             signal.item_count(),
             body,
-            mergeable,
+            protobuf,
         )])
     }
 

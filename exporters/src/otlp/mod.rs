@@ -5,7 +5,8 @@
 //! protobuf (or, for HTTP, JSON) export request; retries resend those bytes.
 //! Protobuf requests of one signal merge by concatenation — a repeated field
 //! concatenated with itself is still a valid export request — so
-//! `sending_queue.batch` works without decoding anything.
+//! `sending_queue.batch` works without decoding anything; OTLP/JSON requests
+//! merge by splicing their resource arrays.
 
 pub mod config;
 pub mod grpc;
@@ -30,8 +31,8 @@ pub struct OtlpRequest {
     items: usize,
     /// The uncompressed export request.
     body: Bytes,
-    /// Protobuf bodies concatenate into a valid request; JSON ones do not.
-    mergeable: bool,
+    /// Protobuf (true) or OTLP/JSON (false): decides how two bodies merge.
+    protobuf: bool,
     /// The compressed body, made on the first attempt and reused by retries.
     /// Compressing lazily (rather than at enqueue) keeps requests mergeable
     /// while they wait in the queue; merging happens before the first send.
@@ -39,12 +40,14 @@ pub struct OtlpRequest {
 }
 
 impl OtlpRequest {
-    pub fn new(kind: SignalKind, items: usize, body: Vec<u8>, mergeable: bool) -> OtlpRequest {
+    /// `protobuf`: whether `body` is the protobuf export request (else
+    /// OTLP/JSON, as `otlp_json` encodes it).
+    pub fn new(kind: SignalKind, items: usize, body: Vec<u8>, protobuf: bool) -> OtlpRequest {
         OtlpRequest {
             kind,
             items,
             body: body.into(),
-            mergeable,
+            protobuf,
             compressed: OnceLock::new(),
         }
     }
@@ -83,17 +86,48 @@ impl Request for OtlpRequest {
     }
 
     fn merge(&mut self, other: Self) -> Result<(), Self> {
-        if self.kind != other.kind || !self.mergeable || !other.mergeable {
+        if self.kind != other.kind || self.protobuf != other.protobuf {
             return Err(other);
         }
-        let mut body = Vec::with_capacity(self.body.len() + other.body.len());
-        body.extend_from_slice(&self.body);
-        body.extend_from_slice(&other.body);
+        let body = if self.protobuf {
+            // Repeated field 1 concatenated: a valid request holding both.
+            let mut body = Vec::with_capacity(self.body.len() + other.body.len());
+            body.extend_from_slice(&self.body);
+            body.extend_from_slice(&other.body);
+            body
+        } else {
+            match merge_json(self.kind, &self.body, &other.body) {
+                Some(body) => body,
+                None => return Err(other),
+            }
+        };
         self.body = body.into();
         self.items += other.items;
         self.compressed = OnceLock::new();
         Ok(())
     }
+}
+
+/// Splices two canonical OTLP/JSON requests, `{"resourceSpans":[A]}` and
+/// `{"resourceSpans":[B]}`, into `{"resourceSpans":[A,B]}`. The encoder
+/// writes the resource list as the only key; anything else is left unmerged.
+fn merge_json(kind: SignalKind, a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
+    let prefix: &[u8] = match kind {
+        SignalKind::Traces => br#"{"resourceSpans":["#,
+        SignalKind::Metrics => br#"{"resourceMetrics":["#,
+        SignalKind::Logs => br#"{"resourceLogs":["#,
+    };
+    let well_formed = |body: &[u8]| {
+        body.len() > prefix.len() + 2 && body.starts_with(prefix) && body.ends_with(b"]}")
+    };
+    if !well_formed(a) || !well_formed(b) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    out.extend_from_slice(&a[..a.len() - 2]);
+    out.push(b',');
+    out.extend_from_slice(&b[prefix.len()..]);
+    Some(out)
 }
 
 /// The `partial_success` of an export response: (rejected items, message).

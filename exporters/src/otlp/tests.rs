@@ -24,13 +24,54 @@ fn merged_protobuf_requests_decode_to_both() {
     assert_eq!(Signal::Traces(decoded.resource_spans), both);
 }
 
+fn json_request(signal: &Signal) -> OtlpRequest {
+    let mut body = Vec::new();
+    crate::util::encode_json(signal, &mut body);
+    OtlpRequest::new(signal.kind(), signal.item_count(), body, false)
+}
+
 #[test]
-fn merge_refuses_other_signals_and_json() {
+fn merged_json_requests_decode_to_both() {
+    for (a, b) in [
+        (testdata::traces_named("a", 1), testdata::traces()),
+        (testdata::metrics(), testdata::metrics()),
+        (testdata::logs(), testdata::logs()),
+    ] {
+        let mut ra = json_request(&a);
+        ra.merge(json_request(&b)).unwrap();
+        let mut both = a.clone();
+        both.append(b).unwrap();
+        let decoded = match both.kind() {
+            SignalKind::Traces => Signal::Traces(
+                confluo_pipeline::otlp_json::decode_traces(ra.body())
+                    .unwrap()
+                    .resource_spans,
+            ),
+            SignalKind::Metrics => Signal::Metrics(
+                confluo_pipeline::otlp_json::decode_metrics(ra.body())
+                    .unwrap()
+                    .resource_metrics,
+            ),
+            SignalKind::Logs => Signal::Logs(
+                confluo_pipeline::otlp_json::decode_logs(ra.body())
+                    .unwrap()
+                    .resource_logs,
+            ),
+        };
+        assert_eq!(decoded, both);
+    }
+}
+
+#[test]
+fn merge_refuses_other_signals_formats_and_odd_json() {
     let mut t = request(&testdata::traces());
     assert!(t.merge(request(&testdata::logs())).is_err());
-    let json = OtlpRequest::new(SignalKind::Traces, 1, b"{}".to_vec(), false);
-    assert!(t.merge(json).is_err());
+    assert!(t.merge(json_request(&testdata::traces())).is_err());
     assert_eq!(t.item_count(), 2);
+    let mut j = json_request(&testdata::traces());
+    let odd = OtlpRequest::new(SignalKind::Traces, 1, b"{}".to_vec(), false);
+    assert!(j.merge(odd).is_err());
+    assert_eq!(j.item_count(), 2);
 }
 
 #[test]

@@ -347,23 +347,23 @@ impl<S: Sender> Shared<S> {
                 next.nack();
                 return;
             }
-            let Queued {
-                request, acks, ..
-            } = lease.absorb(next);
+            let next_size = next.size();
+            let Queued { request, acks, .. } = lease.absorb(next);
             let target = lease.get_mut();
             match target.request.merge(request) {
                 Ok(()) => target.acks.merge(acks),
                 Err(unmerged) => {
-                    // Cannot merge (different partition): send it on its own, next.
-                    let size = size_of(self.settings.queue.sizer, &unmerged);
-                    let _ = queue.try_push_all(vec![(
+                    // Cannot merge (different partition): it goes back to the
+                    // front with its charge, to be sent next on its own.
+                    let kind = target.kind;
+                    lease.give_back(
                         Queued {
                             request: unmerged,
-                            kind: target.kind,
+                            kind,
                             acks,
                         },
-                        size,
-                    )]);
+                        next_size,
+                    );
                     return;
                 }
             }

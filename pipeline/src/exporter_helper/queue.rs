@@ -180,6 +180,20 @@ impl<T> Lease<T> {
         }
     }
 
+    /// The size this lease holds charged to the queue.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Puts an item that was absorbed but could not be merged back at the
+    /// front of the queue, moving `size` of this lease's charge with it.
+    pub fn give_back(&mut self, item: T, size: u64) {
+        let size = size.min(self.size);
+        self.size -= size;
+        self.queue.lock().items.push_front((item, size));
+        self.queue.not_empty.notify_one();
+    }
+
     /// Takes over another lease's charge (its item was merged into this one).
     pub fn absorb(&mut self, mut other: Lease<T>) -> T {
         self.size += other.size;
@@ -253,6 +267,19 @@ mod tests {
         assert!(!pusher.is_finished());
         q.lease().await.unwrap().ack();
         assert!(pusher.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn give_back_returns_an_absorbed_item_to_the_front_with_its_charge() {
+        let q = MemoryQueue::new(10);
+        q.try_push_all(vec![("a", 2), ("b", 3), ("c", 1)]).unwrap();
+        let mut a = q.lease().await.unwrap();
+        let b = q.lease().await.unwrap();
+        let item = a.absorb(b);
+        assert_eq!(a.size(), 5);
+        a.give_back(item, 3);
+        assert_eq!((a.size(), q.used()), (2, 6));
+        assert_eq!(*q.lease().await.unwrap().get(), "b");
     }
 
     #[tokio::test]
