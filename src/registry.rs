@@ -13,8 +13,11 @@ pub fn registry() -> Registry {
         .exporter(confluo_exporters::file::FileFactory);
     r.connector(confluo_pipeline::connectors::ForwardFactory);
     r.extension(confluo_pipeline::telemetry::server::HealthCheckFactory);
-    r.alias(ComponentKind::Exporter, "otlp", "otlp_grpc")
-        .alias(ComponentKind::Exporter, "otlphttp", "otlp_http");
+    r.alias(ComponentKind::Exporter, "otlp", "otlp_grpc").alias(
+        ComponentKind::Exporter,
+        "otlphttp",
+        "otlp_http",
+    );
     r
 }
 

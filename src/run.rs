@@ -132,7 +132,10 @@ async fn serve(raw: RawConfig, shutdown_timeout: Duration) -> anyhow::Result<()>
     }
 
     wait_for_signal().await;
-    tracing::info!(event = "shutdown_requested", timeout_s = shutdown_timeout.as_secs_f64());
+    tracing::info!(
+        event = "shutdown_requested",
+        timeout_s = shutdown_timeout.as_secs_f64()
+    );
     service.shutdown(shutdown_timeout).await;
     stop_server.cancel();
     Ok(())

@@ -29,7 +29,9 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn shared_default() -> Arc<RequestContext> {
         static DEFAULT: std::sync::OnceLock<Arc<RequestContext>> = std::sync::OnceLock::new();
-        DEFAULT.get_or_init(|| Arc::new(RequestContext::default())).clone()
+        DEFAULT
+            .get_or_init(|| Arc::new(RequestContext::default()))
+            .clone()
     }
 }
 

@@ -388,7 +388,8 @@ impl Registry {
     }
 }
 
-pub const ALL_SIGNALS: [SignalKind; 3] = [SignalKind::Traces, SignalKind::Metrics, SignalKind::Logs];
+pub const ALL_SIGNALS: [SignalKind; 3] =
+    [SignalKind::Traces, SignalKind::Metrics, SignalKind::Logs];
 
 fn signal_list(s: SignalSet) -> String {
     ALL_SIGNALS
@@ -407,8 +408,12 @@ impl Catalog for Registry {
             ComponentKind::Processor => self.processors.get(t).map(|f| f.signals()),
             ComponentKind::Exporter => self.exporters.get(t).map(|f| f.signals()),
             ComponentKind::Connector => self.connectors.get(t).map(|f| SignalSet {
-                traces: ALL_SIGNALS.iter().any(|b| f.connects(SignalKind::Traces, *b)),
-                metrics: ALL_SIGNALS.iter().any(|b| f.connects(SignalKind::Metrics, *b)),
+                traces: ALL_SIGNALS
+                    .iter()
+                    .any(|b| f.connects(SignalKind::Traces, *b)),
+                metrics: ALL_SIGNALS
+                    .iter()
+                    .any(|b| f.connects(SignalKind::Metrics, *b)),
                 logs: ALL_SIGNALS.iter().any(|b| f.connects(SignalKind::Logs, *b)),
             }),
             ComponentKind::Extension => self.extensions.get(t).map(|_| SignalSet::default()),
@@ -417,9 +422,7 @@ impl Catalog for Registry {
 
     fn connects(&self, type_name: &str, from: SignalKind, to: SignalKind) -> bool {
         let t = self.canonical(ComponentKind::Connector, type_name);
-        self.connectors
-            .get(t)
-            .is_some_and(|f| f.connects(from, to))
+        self.connectors.get(t).is_some_and(|f| f.connects(from, to))
     }
 
     fn known_types(&self, kind: ComponentKind) -> Vec<String> {

@@ -8,7 +8,10 @@ pub enum DecompressError {
     #[error("unsupported Content-Encoding `{0}` (supported: gzip, zstd, identity)")]
     Unsupported(String),
     #[error("invalid {encoding} body: {reason}")]
-    Corrupt { encoding: &'static str, reason: String },
+    Corrupt {
+        encoding: &'static str,
+        reason: String,
+    },
     #[error("decompressed body exceeds the limit of {limit} bytes")]
     TooLarge { limit: usize },
 }
@@ -39,7 +42,9 @@ pub fn decompress(
             })?;
             read_capped(decoder, "zstd", limit)
         }
-        other => Err(DecompressError::Unsupported(other.chars().take(32).collect())),
+        other => Err(DecompressError::Unsupported(
+            other.chars().take(32).collect(),
+        )),
     }
 }
 
@@ -107,7 +112,10 @@ mod tests {
     fn corrupt_and_unknown_encodings_are_errors() {
         assert!(matches!(
             decompress(Some("gzip"), bytes::Bytes::from_static(b"not gzip"), 100),
-            Err(DecompressError::Corrupt { encoding: "gzip", .. })
+            Err(DecompressError::Corrupt {
+                encoding: "gzip",
+                ..
+            })
         ));
         assert!(matches!(
             decompress(Some("br"), bytes::Bytes::from_static(b"x"), 100),

@@ -81,7 +81,9 @@ impl Builder<'_> {
             .exporters
             .get(id)
             .ok_or_else(|| err(format!("exporter \"{id}\" is not configured")))?;
-        let type_name = self.registry.canonical(ComponentKind::Exporter, id.type_name());
+        let type_name = self
+            .registry
+            .canonical(ComponentKind::Exporter, id.type_name());
         let factory = self
             .registry
             .exporters
@@ -112,9 +114,7 @@ impl Builder<'_> {
                 .service
                 .pipelines
                 .iter()
-                .filter(|(pid, p)| {
-                    pid.signal == kind && p.receivers.iter().any(|r| &r.value == id)
-                })
+                .filter(|(pid, p)| pid.signal == kind && p.receivers.iter().any(|r| &r.value == id))
                 .map(|(pid, _)| pid.clone())
                 .collect();
             let mut heads = Vec::new();
@@ -133,7 +133,9 @@ impl Builder<'_> {
             .connectors
             .get(id)
             .ok_or_else(|| err(format!("connector \"{id}\" is not configured")))?;
-        let type_name = self.registry.canonical(ComponentKind::Connector, id.type_name());
+        let type_name = self
+            .registry
+            .canonical(ComponentKind::Connector, id.type_name());
         let factory = self
             .registry
             .connectors
@@ -175,15 +177,21 @@ impl Builder<'_> {
                 .processors
                 .get(id)
                 .ok_or_else(|| err(format!("processor \"{id}\" is not configured")))?;
-            let type_name = self.registry.canonical(ComponentKind::Processor, id.type_name());
+            let type_name = self
+                .registry
+                .canonical(ComponentKind::Processor, id.type_name());
             let factory = self
                 .registry
                 .processors
                 .get(type_name)
                 .ok_or_else(|| err(format!("unknown processor type \"{}\"", id.type_name())))?
                 .clone();
-            let processor =
-                factory.create(self.ctx(ComponentKind::Processor, id), node, pid.signal, next)?;
+            let processor = factory.create(
+                self.ctx(ComponentKind::Processor, id),
+                node,
+                pid.signal,
+                next,
+            )?;
             next = processor.clone();
             chain.push((id.clone(), processor));
         }

@@ -301,7 +301,9 @@ pub(crate) mod tests {
         KeyValue {
             key: k.into(),
             value: Some(AnyValue {
-                value: Some(crate::proto::common::any_value::Value::StringValue(v.into())),
+                value: Some(crate::proto::common::any_value::Value::StringValue(
+                    v.into(),
+                )),
             }),
             ..Default::default()
         }
@@ -366,9 +368,18 @@ pub(crate) mod tests {
         let rejoined: Vec<String> = pieces.iter().flat_map(span_names).collect();
         assert_eq!(rejoined, names);
         // The second piece starts inside resource 0, scope 1, and crosses into resource 1.
-        let Signal::Traces(rs) = &pieces[1] else { panic!() };
+        let Signal::Traces(rs) = &pieces[1] else {
+            panic!()
+        };
         assert_eq!(rs.len(), 2);
-        assert_eq!(rs[0].resource, traces(1, 1, 1).into_traces_request().unwrap().resource_spans[0].resource);
+        assert_eq!(
+            rs[0].resource,
+            traces(1, 1, 1)
+                .into_traces_request()
+                .unwrap()
+                .resource_spans[0]
+                .resource
+        );
     }
 
     #[test]

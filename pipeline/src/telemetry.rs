@@ -112,8 +112,18 @@ impl Telemetry {
         }
     }
 
-    fn cell(&self, name: &'static str, help: &'static str, kind: Kind, labels: &[(&str, &str)]) -> Cell {
-        let mut families = self.inner.families.lock().unwrap_or_else(|p| p.into_inner());
+    fn cell(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: &[(&str, &str)],
+    ) -> Cell {
+        let mut families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let family = families.entry(name).or_insert_with(|| Family {
             help,
             kind,
@@ -131,7 +141,12 @@ impl Telemetry {
 
     /// Registers (or finds) a counter. Call once at component creation and
     /// keep the handle; the hot path only touches the atomic.
-    pub fn counter(&self, name: &'static str, help: &'static str, labels: &[(&str, &str)]) -> Counter {
+    pub fn counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+    ) -> Counter {
         match self.cell(name, help, Kind::Counter, labels) {
             Cell::Counter(c) => Counter(c),
             Cell::Gauge(_) => Counter::default(),
@@ -158,7 +173,11 @@ impl Telemetry {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         self.render_process(&mut out);
-        let families = self.inner.families.lock().unwrap_or_else(|p| p.into_inner());
+        let families = self
+            .inner
+            .families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for (name, family) in families.iter() {
             let kind = match family.kind {
                 Kind::Counter => "counter",
@@ -338,7 +357,11 @@ pub struct ExporterMetrics {
 }
 
 impl ExporterMetrics {
-    pub fn new(t: &Telemetry, exporter: &str, signals: confluo_config::SignalSet) -> ExporterMetrics {
+    pub fn new(
+        t: &Telemetry,
+        exporter: &str,
+        signals: confluo_config::SignalSet,
+    ) -> ExporterMetrics {
         let labels = [("exporter", exporter)];
         ExporterMetrics {
             sent: PerSignal::new(
@@ -424,7 +447,9 @@ mod tests {
         m.accepted(SignalKind::Traces, 3);
         let text = t.render();
         assert!(
-            text.contains("otelcol_receiver_accepted_spans{receiver=\"otlp\",transport=\"grpc\"} 10\n"),
+            text.contains(
+                "otelcol_receiver_accepted_spans{receiver=\"otlp\",transport=\"grpc\"} 10\n"
+            ),
             "{text}"
         );
         assert!(text.contains("# TYPE otelcol_receiver_accepted_spans counter"));

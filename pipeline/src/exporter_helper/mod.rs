@@ -50,7 +50,9 @@ pub enum SendOutcome<R> {
         retry_after: Option<Duration>,
     },
     /// The backend will never take this request.
-    Permanent { error: String },
+    Permanent {
+        error: String,
+    },
     /// Some items were taken, `rejected` were refused for good (counted, not
     /// retried) and `retry` holds the items worth sending again.
     Partial {
@@ -154,17 +156,16 @@ enum Final {
     Delivered,
     /// Given up; `retryable` tells whether a caller waiting for the result
     /// should try again.
-    Failed { retryable: bool, error: String },
+    Failed {
+        retryable: bool,
+        error: String,
+    },
 }
 
 impl<S: Sender> Shared<S> {
     /// Sends with timeout and retry until delivered, permanently refused,
     /// out of retry time, or the shutdown deadline passes.
-    async fn send_with_retry(
-        &self,
-        kind: SignalKind,
-        request: &mut S::Request,
-    ) -> Final {
+    async fn send_with_retry(&self, kind: SignalKind, request: &mut S::Request) -> Final {
         let retry = &self.settings.retry;
         let started = Instant::now();
         let mut interval = retry.initial_interval.0;
@@ -342,7 +343,8 @@ impl<S: Sender> Shared<S> {
                     }
                 }
             };
-            let fits = batch.max_size == 0 || current + measure(&next.get().request) <= batch.max_size;
+            let fits =
+                batch.max_size == 0 || current + measure(&next.get().request) <= batch.max_size;
             if !fits || next.get().kind != lease.get().kind {
                 next.nack();
                 return;
@@ -395,7 +397,9 @@ impl<S: Sender> Consumer for QueuedExporter<S> {
             // No queue: send in the caller's task and report the result.
             let mut last_failure = None;
             for mut request in requests {
-                if let Final::Failed { retryable, error } = shared.send_with_retry(kind, &mut request).await {
+                if let Final::Failed { retryable, error } =
+                    shared.send_with_retry(kind, &mut request).await
+                {
                     last_failure = Some((retryable, error));
                 }
             }
@@ -426,8 +430,19 @@ impl<S: Sender> Consumer for QueuedExporter<S> {
         let mut entries = Vec::with_capacity(n);
         for (i, request) in requests.into_iter().enumerate() {
             let size = size_of(sizer, &request);
-            let part_acks = if i + 1 == n { acks.take() } else { acks.share() };
-            entries.push((Queued { request, kind, acks: part_acks }, size));
+            let part_acks = if i + 1 == n {
+                acks.take()
+            } else {
+                acks.share()
+            };
+            entries.push((
+                Queued {
+                    request,
+                    kind,
+                    acks: part_acks,
+                },
+                size,
+            ));
         }
         let pushed = if shared.settings.queue.block_on_overflow {
             tokio::select! {
@@ -460,7 +475,10 @@ impl<S: Sender> Consumer for QueuedExporter<S> {
                 if w.wait().await {
                     Ok(())
                 } else {
-                    Err(ConsumeError::retryable(format!("{}: export failed", shared.id)))
+                    Err(ConsumeError::retryable(format!(
+                        "{}: export failed",
+                        shared.id
+                    )))
                 }
             }
         }
@@ -485,7 +503,8 @@ impl<S: Sender> Exporter for QueuedExporter<S> {
         shared.stopping.cancel();
         if let Some(queue) = &shared.queue {
             queue.close();
-            let workers: Vec<_> = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+            let workers: Vec<_> =
+                std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
             let drain = futures_util::future::join_all(workers);
             tokio::pin!(drain);
             let remaining = deadline.saturating_duration_since(Instant::now());

@@ -161,11 +161,15 @@ impl<T> MemoryQueue<T> {
 
 impl<T> Lease<T> {
     pub fn get(&self) -> &T {
-        self.item.as_ref().expect("lease holds its item until consumed")
+        self.item
+            .as_ref()
+            .expect("lease holds its item until consumed")
     }
 
     pub fn get_mut(&mut self) -> &mut T {
-        self.item.as_mut().expect("lease holds its item until consumed")
+        self.item
+            .as_mut()
+            .expect("lease holds its item until consumed")
     }
 
     /// Replaces the leased item (e.g. by the retry subset of a partial
@@ -198,14 +202,19 @@ impl<T> Lease<T> {
     pub fn absorb(&mut self, mut other: Lease<T>) -> T {
         self.size += other.size;
         other.size = 0;
-        other.item.take().expect("lease holds its item until consumed")
+        other
+            .item
+            .take()
+            .expect("lease holds its item until consumed")
     }
 
     /// Done with the item: its size is released.
     pub fn ack(mut self) -> T {
         self.queue.release(self.size);
         self.size = 0;
-        self.item.take().expect("lease holds its item until consumed")
+        self.item
+            .take()
+            .expect("lease holds its item until consumed")
     }
 
     /// Back to the front of the queue (keeps its charge).
@@ -235,7 +244,10 @@ mod tests {
     async fn bounded_until_acked() {
         let q = MemoryQueue::new(2);
         q.try_push_all(vec![("a", 1), ("b", 1)]).unwrap();
-        assert!(matches!(q.try_push_all(vec![("c", 1)]), Err(PushError::Full(_))));
+        assert!(matches!(
+            q.try_push_all(vec![("c", 1)]),
+            Err(PushError::Full(_))
+        ));
         let a = q.lease().await.unwrap();
         // Leased but not acked: still charged.
         assert!(q.try_push_all(vec![("c", 1)]).is_err());
@@ -252,7 +264,10 @@ mod tests {
         one.nack();
         assert_eq!(*q.lease().await.unwrap().get(), 1);
         q.close();
-        assert!(matches!(q.try_push_all(vec![(3, 1)]), Err(PushError::Closed(_))));
+        assert!(matches!(
+            q.try_push_all(vec![(3, 1)]),
+            Err(PushError::Closed(_))
+        ));
         assert_eq!(*q.lease().await.unwrap().get(), 2);
         assert!(q.lease().await.is_none());
     }

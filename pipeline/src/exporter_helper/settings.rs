@@ -140,10 +140,16 @@ mod tests {
 
     #[test]
     fn defaults_match_the_collector() {
-        let q: QueueSettings = Node::from_yaml_str("t.yaml", "{}").unwrap().deserialize().unwrap();
+        let q: QueueSettings = Node::from_yaml_str("t.yaml", "{}")
+            .unwrap()
+            .deserialize()
+            .unwrap();
         assert_eq!(q, QueueSettings::default());
         assert_eq!((q.num_consumers, q.queue_size), (10, 1000));
-        let r: RetrySettings = Node::from_yaml_str("t.yaml", "{}").unwrap().deserialize().unwrap();
+        let r: RetrySettings = Node::from_yaml_str("t.yaml", "{}")
+            .unwrap()
+            .deserialize()
+            .unwrap();
         assert_eq!(r.initial_interval.0, Duration::from_secs(5));
         assert_eq!(r.max_elapsed_time.0, Duration::from_secs(300));
     }

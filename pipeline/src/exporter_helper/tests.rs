@@ -60,7 +60,10 @@ fn fast_retry() -> RetrySettings {
     }
 }
 
-fn exporter(sender: Scripted, queue: QueueSettings) -> (QueuedExporter<Scripted>, ComponentContext) {
+fn exporter(
+    sender: Scripted,
+    queue: QueueSettings,
+) -> (QueuedExporter<Scripted>, ComponentContext) {
     let ctx = ComponentContext::for_tests(ComponentKind::Exporter, "test/x");
     let settings = HelperSettings {
         timeout: Duration::from_secs(5),
@@ -94,7 +97,9 @@ async fn retries_until_delivered_and_counts_failed_attempts() {
     let (exp, ctx) = exporter(sender, QueueSettings::default());
     exp.start().await.unwrap();
     exp.consume(Batch::new(traces(1, 1, 4))).await.unwrap();
-    exp.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
+    exp.shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(*exp.sender().delivered.lock().unwrap(), vec![4]);
     assert_eq!(exp.sender().attempts.load(Ordering::SeqCst), 3);
     assert_eq!(metric(&ctx, "otelcol_exporter_sent_spans{"), 4);
@@ -108,11 +113,15 @@ async fn permanent_errors_are_not_retried() {
         .script
         .lock()
         .unwrap()
-        .push_back(SendOutcome::Permanent { error: "400".into() });
+        .push_back(SendOutcome::Permanent {
+            error: "400".into(),
+        });
     let (exp, _ctx) = exporter(sender, QueueSettings::default());
     exp.start().await.unwrap();
     exp.consume(Batch::new(traces(1, 1, 2))).await.unwrap();
-    exp.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
+    exp.shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(exp.sender().attempts.load(Ordering::SeqCst), 1);
     assert!(exp.sender().delivered.lock().unwrap().is_empty());
 }
@@ -120,15 +129,21 @@ async fn permanent_errors_are_not_retried() {
 #[tokio::test]
 async fn partial_failure_retries_only_the_subset() {
     let sender = Scripted::default();
-    sender.script.lock().unwrap().push_back(SendOutcome::Partial {
-        retry: Some(Items(2)),
-        rejected: 3,
-        error: "some items 429, some 400".into(),
-    });
+    sender
+        .script
+        .lock()
+        .unwrap()
+        .push_back(SendOutcome::Partial {
+            retry: Some(Items(2)),
+            rejected: 3,
+            error: "some items 429, some 400".into(),
+        });
     let (exp, ctx) = exporter(sender, QueueSettings::default());
     exp.start().await.unwrap();
     exp.consume(Batch::new(traces(1, 1, 10))).await.unwrap();
-    exp.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
+    exp.shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(*exp.sender().delivered.lock().unwrap(), vec![2]);
     // 5 sent in the first attempt, 2 on retry.
     assert_eq!(metric(&ctx, "otelcol_exporter_sent_spans{"), 7);
@@ -154,7 +169,9 @@ async fn full_queue_refuses_retryably_and_counts_enqueue_failures() {
     assert!(err.retry_after().is_some());
     assert_eq!(metric(&ctx, "otelcol_exporter_enqueue_failed_spans{"), 3);
     assert_eq!(metric(&ctx, "otelcol_exporter_queue_capacity{"), 2);
-    exp.shutdown(Instant::now() + Duration::from_millis(100)).await.unwrap();
+    exp.shutdown(Instant::now() + Duration::from_millis(100))
+        .await
+        .unwrap();
     // The stalled request and the queued one were dropped at the deadline, counted.
     assert!(metric(&ctx, "otelcol_exporter_send_failed_spans{") >= 1);
 }
@@ -177,7 +194,9 @@ async fn batches_at_dequeue() {
     }
     // Workers start after the three requests are queued, so they merge.
     exp.start().await.unwrap();
-    exp.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
+    exp.shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(*exp.sender().delivered.lock().unwrap(), vec![6]);
 }
 
@@ -188,7 +207,9 @@ async fn wait_for_result_reports_failure_to_the_caller() {
         .script
         .lock()
         .unwrap()
-        .push_back(SendOutcome::Permanent { error: "401".into() });
+        .push_back(SendOutcome::Permanent {
+            error: "401".into(),
+        });
     let queue = QueueSettings {
         wait_for_result: true,
         ..QueueSettings::default()
@@ -198,7 +219,9 @@ async fn wait_for_result_reports_failure_to_the_caller() {
     // Permanent rejection settles as dropped, which is not a failure of custody.
     exp.consume(Batch::new(traces(1, 1, 1))).await.unwrap();
     exp.consume(Batch::new(traces(1, 1, 1))).await.unwrap();
-    exp.shutdown(Instant::now() + Duration::from_secs(5)).await.unwrap();
+    exp.shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(*exp.sender().delivered.lock().unwrap(), vec![1]);
 }
 

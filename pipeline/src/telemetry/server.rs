@@ -32,7 +32,10 @@ pub async fn serve(
                 let t = telemetry.clone();
                 async move {
                     (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
                         t.render(),
                     )
                 }

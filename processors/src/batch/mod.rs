@@ -167,7 +167,12 @@ impl BatchProcessor {
         if !p.config.timeout.0.is_zero() {
             let weak = Arc::downgrade(&p);
             let stop = p.stop.clone();
-            let tick = p.config.timeout.0.min(Duration::from_millis(100)).max(Duration::from_millis(1));
+            let tick = p
+                .config
+                .timeout
+                .0
+                .min(Duration::from_millis(100))
+                .max(Duration::from_millis(1));
             tokio::spawn(async move {
                 let mut interval = tokio::time::interval(tick);
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -332,7 +337,10 @@ impl Consumer for BatchProcessor {
             let mut st = self.lock();
             if st.total_items + items > self.config.pending_limit() {
                 return Err(ConsumeError::Retryable {
-                    reason: format!("{}: batch processor is full, downstream is not keeping up", self.id),
+                    reason: format!(
+                        "{}: batch processor is full, downstream is not keeping up",
+                        self.id
+                    ),
                     retry_after: Some(Duration::from_secs(1)),
                 });
             }

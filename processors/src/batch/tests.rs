@@ -106,7 +106,8 @@ async fn refused_data_stays_in_custody_and_is_sent_later() {
     sink.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
     p.consume(spans(2)).await.unwrap();
     assert!(sink.got.lock().unwrap().is_empty());
-    sink.refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    sink.refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     p.consume(spans(1)).await.unwrap();
     // The refused 2 and the new 1 go out together.
     assert_eq!(*sink.got.lock().unwrap(), vec![3]);
@@ -132,7 +133,8 @@ async fn refuses_new_data_beyond_its_bound() {
 
 #[test]
 fn max_size_below_size_is_a_config_error() {
-    let node = Node::from_yaml_str("c.yaml", "send_batch_size: 10\nsend_batch_max_size: 5\n").unwrap();
+    let node =
+        Node::from_yaml_str("c.yaml", "send_batch_size: 10\nsend_batch_max_size: 5\n").unwrap();
     let errors = BatchFactory.check(&node);
     assert_eq!(errors.len(), 1);
     assert!(errors[0].message.contains("send_batch_max_size"));
