@@ -6,8 +6,12 @@
 //! - [`debug`]: writes what it receives to stdout, as the Collector's `debug`;
 //! - [`file`]: appends OTLP/JSON (or length-prefixed protobuf) to a file.
 
+pub mod datadog;
 pub mod debug;
+pub mod elasticsearch;
 pub mod file;
+pub mod jaeger;
+pub mod loki;
 pub mod otlp;
 
 mod util;

@@ -49,12 +49,9 @@ pub(crate) fn load_with<T: serde::de::DeserializeOwned>(
     Ok(cfg)
 }
 
-/// Appends `signal` as an OTLP/JSON export request.
-///
-/// The JSON codec takes an owned-shape request struct, so a borrowed signal
-/// is cloned here; callers that own their data use [`encode_json_owned`].
+/// Appends `signal` as an OTLP/JSON export request (borrowed, no copy).
 pub(crate) fn encode_json(signal: &Signal, out: &mut Vec<u8>) {
-    encode_json_owned(signal.clone(), out)
+    otlp_json::encode_signal(signal, out)
 }
 
 /// Appends `signal` as an OTLP/JSON export request without copying it.

@@ -59,8 +59,33 @@ impl HttpClient {
         body: Bytes,
         max_response_bytes: usize,
     ) -> Result<HttpResponse, HttpError> {
+        self.request(Method::POST, uri, headers, body, max_response_bytes)
+            .await
+    }
+
+    /// GETs `uri` (scrapes, health probes).
+    pub async fn get(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        max_response_bytes: usize,
+    ) -> Result<HttpResponse, HttpError> {
+        self.request(Method::GET, uri, headers, Bytes::new(), max_response_bytes)
+            .await
+    }
+
+    /// Any request; the body of the answer is read up to `max_response_bytes`
+    /// (more is an error, not a silent cut).
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+        max_response_bytes: usize,
+    ) -> Result<HttpResponse, HttpError> {
         let mut req = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(uri.clone())
             .body(Full::new(body))
             .map_err(|e| HttpError::Request(e.to_string()))?;

@@ -8,6 +8,7 @@
 //! to a backend through the [`exporter_helper`].
 
 pub mod admission;
+pub mod attrs;
 pub mod batch;
 pub mod component;
 pub mod compression;

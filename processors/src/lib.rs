@@ -2,3 +2,7 @@
 //! config, factory and tests.
 
 pub mod batch;
+pub mod correlation;
+pub mod probabilistic_sampler;
+pub mod redaction;
+pub mod tail_sampling;

@@ -716,3 +716,14 @@ impl Encode for ExportLogsPartialSuccess {
         o.end();
     }
 }
+
+/// The export request of a signal, written from borrowed resources.
+pub(super) fn encode_signal(signal: &crate::Signal, out: &mut Vec<u8>) {
+    let mut o = Obj::new(out);
+    match signal {
+        crate::Signal::Traces(rs) => o.msgs("resourceSpans", rs),
+        crate::Signal::Metrics(rm) => o.msgs("resourceMetrics", rm),
+        crate::Signal::Logs(rl) => o.msgs("resourceLogs", rl),
+    }
+    o.end();
+}

@@ -111,3 +111,15 @@ pub fn encode_metrics_response(r: &ExportMetricsServiceResponse, out: &mut Vec<u
 pub fn encode_logs_response(r: &ExportLogsServiceResponse, out: &mut Vec<u8>) {
     r.encode(out);
 }
+
+/// Writes `s` as a JSON string literal (quotes included), escaping per RFC 8259.
+/// Shared with exporters that build JSON documents by hand.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    encode::write_str(out, s);
+}
+
+/// Appends a [`Signal`](crate::Signal) as the OTLP/JSON export request of its
+/// kind, without copying the data into a request struct.
+pub fn encode_signal(signal: &crate::Signal, out: &mut Vec<u8>) {
+    encode::encode_signal(signal, out);
+}

@@ -1,0 +1,1 @@
+//! The `datadog` exporter (being built).

@@ -1,0 +1,1 @@
+//! The `elasticsearch` exporter (being built).

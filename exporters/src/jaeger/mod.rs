@@ -1,0 +1,1 @@
+//! The `jaeger` exporter (being built).

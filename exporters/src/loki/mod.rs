@@ -1,0 +1,1 @@
+//! The `loki` exporter (being built).

@@ -1,0 +1,1 @@
+//! The `correlation` processor (being built).

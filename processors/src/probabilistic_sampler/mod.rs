@@ -1,0 +1,1 @@
+//! The `probabilistic_sampler` processor (being built).

@@ -1,0 +1,1 @@
+//! The `jsonlog` receiver (being built).

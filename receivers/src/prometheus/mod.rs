@@ -1,0 +1,1 @@
+//! The `prometheus` receiver (being built).
