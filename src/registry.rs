@@ -6,11 +6,16 @@ use confluo_pipeline::ComponentKind;
 pub fn registry() -> Registry {
     let mut r = Registry::default();
     r.receiver(confluo_receivers::otlp::OtlpReceiverFactory);
+    r.receiver(confluo_receivers::prometheus::PrometheusReceiverFactory);
     r.processor(confluo_processors::batch::BatchFactory);
+    r.processor(confluo_processors::redaction::RedactionFactory);
+    r.processor(confluo_processors::correlation::CorrelationFactory);
+    r.extension(confluo_processors::correlation::CorrelationStoreFactory);
     r.exporter(confluo_exporters::otlp::OtlpGrpcFactory)
         .exporter(confluo_exporters::otlp::OtlpHttpFactory)
         .exporter(confluo_exporters::debug::DebugFactory)
         .exporter(confluo_exporters::file::FileFactory);
+    r.exporter(confluo_exporters::loki::LokiFactory);
     r.connector(confluo_pipeline::connectors::ForwardFactory);
     r.extension(confluo_pipeline::telemetry::server::HealthCheckFactory);
     r.alias(ComponentKind::Exporter, "otlp", "otlp_grpc").alias(

@@ -7,7 +7,10 @@ use crate::proto::metrics::metric::Data;
 use crate::signal::Signal;
 
 pub fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref())
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
 }
 
 /// The value of `key` when it is a string.
@@ -203,7 +206,10 @@ pub enum AttrLevel {
 
 /// Calls `f` on every attribute map of the signal: resource, scope, span,
 /// span event, link, log record, metric data point and exemplar.
-pub fn for_each_attributes_mut(signal: &mut Signal, f: &mut dyn FnMut(AttrLevel, &mut Vec<KeyValue>)) {
+pub fn for_each_attributes_mut(
+    signal: &mut Signal,
+    f: &mut dyn FnMut(AttrLevel, &mut Vec<KeyValue>),
+) {
     match signal {
         Signal::Traces(rs) => {
             for r in rs {
@@ -259,7 +265,10 @@ pub fn for_each_attributes_mut(signal: &mut Signal, f: &mut dyn FnMut(AttrLevel,
     }
 }
 
-fn for_each_point_attributes_mut(data: Option<&mut Data>, f: &mut dyn FnMut(AttrLevel, &mut Vec<KeyValue>)) {
+fn for_each_point_attributes_mut(
+    data: Option<&mut Data>,
+    f: &mut dyn FnMut(AttrLevel, &mut Vec<KeyValue>),
+) {
     macro_rules! points {
         ($points:expr) => {
             for p in $points {
@@ -322,7 +331,10 @@ mod tests {
 
     #[test]
     fn ids() {
-        assert_eq!(parse_hex_id("00000000000000000000000000000001", 16).unwrap()[15], 1);
+        assert_eq!(
+            parse_hex_id("00000000000000000000000000000001", 16).unwrap()[15],
+            1
+        );
         assert!(parse_hex_id("00000000000000000000000000000000", 16).is_none());
         assert!(parse_hex_id("zz", 1).is_none());
         assert!(is_valid_span_id(&[0, 0, 0, 0, 0, 0, 0, 1]));
@@ -333,7 +345,9 @@ mod tests {
     fn visits_every_level() {
         let mut s = crate::signal::tests::traces(1, 1, 2);
         if let Signal::Traces(rs) = &mut s {
-            rs[0].scope_spans[0].spans[0].events.push(Default::default());
+            rs[0].scope_spans[0].spans[0]
+                .events
+                .push(Default::default());
         }
         let mut levels = Vec::new();
         for_each_attributes_mut(&mut s, &mut |lvl, _| levels.push(lvl));

@@ -44,6 +44,10 @@ pub struct Batch {
     /// Bytes on the wire as the receiver got them (0 when unknown).
     pub wire_bytes: usize,
     pub acks: Acks,
+    /// The OTLP protobuf export request this data was decoded from, while the
+    /// data is unchanged: an OTLP exporter sends these bytes instead of
+    /// encoding again. Any mutable access drops it.
+    encoded: Option<bytes::Bytes>,
 }
 
 impl Batch {
@@ -53,7 +57,25 @@ impl Batch {
             ctx: RequestContext::shared_default(),
             wire_bytes: 0,
             acks: Acks::none(),
+            encoded: None,
         }
+    }
+
+    /// Attaches the protobuf export request the data was decoded from. The
+    /// caller guarantees the bytes decode to exactly this signal.
+    pub fn with_encoded(mut self, encoded: bytes::Bytes) -> Batch {
+        self.encoded = Some(encoded);
+        self
+    }
+
+    /// The protobuf export request of this (unchanged) data, if known.
+    pub fn encoded(&self) -> Option<&bytes::Bytes> {
+        self.encoded.as_ref()
+    }
+
+    /// Takes the encoded request out (for processors that merge batches).
+    pub fn take_encoded(&mut self) -> Option<bytes::Bytes> {
+        self.encoded.take()
     }
 
     pub fn with_context(signal: Signal, ctx: Arc<RequestContext>) -> Batch {
@@ -74,11 +96,13 @@ impl Batch {
     /// Mutable access for processors that change data. Copies the tree only
     /// when another fan-out branch still shares it; the last holder mutates in place.
     pub fn signal_mut(&mut self) -> &mut Signal {
+        self.encoded = None;
         Arc::make_mut(&mut self.data)
     }
 
     /// Takes the data out, copying only if it is still shared.
     pub fn take_signal(&mut self) -> Signal {
+        self.encoded = None;
         let kind = self.data.kind();
         let data = std::mem::replace(&mut self.data, Arc::new(Signal::empty(kind)));
         Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone())
@@ -95,6 +119,7 @@ impl Batch {
             ctx: self.ctx.clone(),
             wire_bytes: self.wire_bytes,
             acks: self.acks.share(),
+            encoded: self.encoded.clone(),
         }
     }
 }
@@ -261,6 +286,13 @@ mod tests {
         assert!(std::ptr::eq(a.signal(), b.signal()));
         b.signal_mut();
         assert!(!std::ptr::eq(a.signal(), b.signal()));
+        let mut with_bytes = a.share().with_encoded(bytes::Bytes::from_static(b"x"));
+        assert!(with_bytes.encoded().is_some());
+        with_bytes.signal_mut();
+        assert!(
+            with_bytes.encoded().is_none(),
+            "mutation must drop the encoded form"
+        );
         let mut sole = Batch::new(crate::signal::tests::traces(1, 1, 2));
         let before = sole.signal() as *const Signal;
         assert!(std::ptr::eq(before, sole.signal_mut()));

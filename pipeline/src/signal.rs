@@ -62,19 +62,16 @@ impl Signal {
 
     /// Size of the protobuf export request holding this data.
     pub fn encoded_len(&self) -> usize {
+        fn len<M: Message>(items: &[M]) -> usize {
+            items
+                .iter()
+                .map(|m| prost::encoding::message::encoded_len(1, m))
+                .sum()
+        }
         match self {
-            Signal::Traces(rs) => rs
-                .iter()
-                .map(|r| prost::length_delimiter_len(r.encoded_len()) + 1 + r.encoded_len())
-                .sum(),
-            Signal::Metrics(rm) => rm
-                .iter()
-                .map(|r| prost::length_delimiter_len(r.encoded_len()) + 1 + r.encoded_len())
-                .sum(),
-            Signal::Logs(rl) => rl
-                .iter()
-                .map(|r| prost::length_delimiter_len(r.encoded_len()) + 1 + r.encoded_len())
-                .sum(),
+            Signal::Traces(rs) => len(rs),
+            Signal::Metrics(rm) => len(rm),
+            Signal::Logs(rl) => len(rl),
         }
     }
 
@@ -84,7 +81,13 @@ impl Signal {
         // by one yields the request without cloning the trees into one.
         fn put<M: Message>(items: &[M], out: &mut Vec<u8>) {
             for m in items {
-                prost::encoding::message::encode(1, m, out);
+                // One length walk per resource, used both to reserve and for
+                // the length prefix (prost's nested encoders walk again below).
+                let len = m.encoded_len();
+                out.reserve(len + 11);
+                prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, out);
+                prost::encoding::encode_varint(len as u64, out);
+                m.encode_raw(out);
             }
         }
         match self {

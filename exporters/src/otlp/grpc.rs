@@ -2,7 +2,7 @@
 //! tonic's low-level unary call and retrying per the OTLP spec.
 
 use super::config::{header_map, Compression, GrpcConfig};
-use super::{partial_outcome, OtlpRequest, PartialSuccess};
+use super::{partial_outcome, protobuf_request, OtlpRequest, PartialSuccess};
 use crate::util::{cap_text, check_with, load_with, USER_AGENT};
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes};
@@ -222,12 +222,10 @@ impl Sender for GrpcSender {
 
     fn encode(&self, batch: &Batch) -> Result<Vec<OtlpRequest>, String> {
         let signal = batch.signal();
-        let mut body = Vec::with_capacity(signal.encoded_len());
-        signal.encode_request(&mut body);
-        Ok(vec![OtlpRequest::new(
+        Ok(vec![OtlpRequest::from_bytes(
             signal.kind(),
             signal.item_count(),
-            body,
+            protobuf_request(batch),
             true,
         )])
     }

@@ -2,7 +2,7 @@
 //! status and retry rules.
 
 use super::config::{header_map, Compression, Encoding, HttpConfig};
-use super::{partial_outcome, OtlpRequest, PartialSuccess};
+use super::{partial_outcome, protobuf_request, OtlpRequest, PartialSuccess};
 use crate::util::{cap_text, check_with, encode_json, load_with, USER_AGENT};
 use async_trait::async_trait;
 use confluo_config::{ConfigError, Node};
@@ -206,18 +206,14 @@ impl Sender for HttpSender {
     fn encode(&self, batch: &Batch) -> Result<Vec<OtlpRequest>, String> {
         let signal = batch.signal();
         let (body, protobuf) = match self.encoding {
-            Encoding::Proto => {
-                let mut body = Vec::with_capacity(signal.encoded_len());
-                signal.encode_request(&mut body);
-                (body, true)
-            }
+            Encoding::Proto => (protobuf_request(batch), true),
             Encoding::Json => {
-                let mut body = Vec::with_capacity(signal.encoded_len() * 2);
+                let mut body = Vec::with_capacity(batch.wire_bytes.saturating_mul(2));
                 encode_json(signal, &mut body);
-                (body, false)
+                (body.into(), false)
             }
         };
-        Ok(vec![OtlpRequest::new(
+        Ok(vec![OtlpRequest::from_bytes(
             signal.kind(),
             signal.item_count(),
             body,

@@ -43,10 +43,14 @@ impl OtlpRequest {
     /// `protobuf`: whether `body` is the protobuf export request (else
     /// OTLP/JSON, as `otlp_json` encodes it).
     pub fn new(kind: SignalKind, items: usize, body: Vec<u8>, protobuf: bool) -> OtlpRequest {
+        OtlpRequest::from_bytes(kind, items, body.into(), protobuf)
+    }
+
+    pub fn from_bytes(kind: SignalKind, items: usize, body: Bytes, protobuf: bool) -> OtlpRequest {
         OtlpRequest {
             kind,
             items,
-            body: body.into(),
+            body,
             protobuf,
             compressed: OnceLock::new(),
         }
@@ -128,6 +132,17 @@ fn merge_json(kind: SignalKind, a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
     out.push(b',');
     out.extend_from_slice(&b[prefix.len()..]);
     Some(out)
+}
+
+/// The protobuf export request of a batch: the bytes it arrived as when the
+/// data is unchanged (no copy, no encoding), else freshly encoded.
+pub(crate) fn protobuf_request(batch: &confluo_pipeline::Batch) -> Bytes {
+    if let Some(encoded) = batch.encoded() {
+        return encoded.clone();
+    }
+    let mut body = Vec::new();
+    batch.signal().encode_request(&mut body);
+    body.into()
 }
 
 /// The `partial_success` of an export response: (rejected items, message).

@@ -108,12 +108,19 @@ impl ProcessorFactory for BatchFactory {
     }
 }
 
+/// A batch ready to go downstream: data, its sources' acks, its encoded form.
+type Piece = (Signal, Acks, Option<bytes::Bytes>);
+
 /// Data waiting for one partition.
 struct Pending {
     data: Signal,
     items: usize,
     acks: Acks,
     since: Instant,
+    /// The protobuf export request of `data`, kept while every part arrived
+    /// with one: concatenated export requests are a valid export request, so
+    /// an unchanged batch needs no encoding downstream.
+    encoded: Option<Vec<u8>>,
 }
 
 struct State {
@@ -212,29 +219,30 @@ impl BatchProcessor {
     }
 
     /// Takes a partition's data out in pieces of at most `send_batch_max_size`.
-    fn take_pieces(&self, pending: Pending) -> Vec<(Signal, Acks)> {
+    fn take_pieces(&self, pending: Pending) -> Vec<Piece> {
         let Pending {
             mut data,
             items,
             mut acks,
+            encoded,
             ..
         } = pending;
         let max = self.config.send_batch_max_size;
         if max == 0 || items <= max {
-            return vec![(data, acks)];
+            return vec![(data, acks, encoded.map(bytes::Bytes::from))];
         }
         let mut pieces = Vec::new();
         while data.item_count() > max {
-            pieces.push((data.split_front(max), acks.share()));
+            pieces.push((data.split_front(max), acks.share(), None));
         }
-        pieces.push((data, acks.take()));
+        pieces.push((data, acks.take(), None));
         pieces
     }
 
     /// Sends pieces downstream; pieces refused retryably go back to pending.
-    async fn send(&self, key: Vec<String>, pieces: Vec<(Signal, Acks)>) {
+    async fn send(&self, key: Vec<String>, pieces: Vec<Piece>) {
         let mut refused: Vec<(Signal, Acks)> = Vec::new();
-        for (data, acks) in pieces {
+        for (data, acks, encoded) in pieces {
             if !refused.is_empty() {
                 refused.push((data, acks));
                 continue;
@@ -242,7 +250,10 @@ impl BatchProcessor {
             let items = data.item_count();
             // The acks stay here: downstream taking the batch is custody, and a
             // refused batch comes back to us rather than being lost.
-            let batch = Batch::new(data);
+            let mut batch = Batch::new(data);
+            if let Some(encoded) = encoded {
+                batch = batch.with_encoded(encoded);
+            }
             let keep = batch.share();
             match self.next.consume(batch).await {
                 Ok(()) => {
@@ -276,6 +287,7 @@ impl BatchProcessor {
                             items,
                             acks,
                             since: Instant::now() - self.config.timeout.0,
+                            encoded: None,
                         },
                     );
                 }
@@ -286,6 +298,7 @@ impl BatchProcessor {
                         items: items + newer.items,
                         acks,
                         since: newer.since.min(Instant::now()),
+                        encoded: None,
                     };
                     let _ = merged.data.append(newer.data);
                     merged.acks.merge(newer.acks);
@@ -353,6 +366,7 @@ impl Consumer for BatchProcessor {
                 )));
             }
             let acks = batch.acks.take();
+            let encoded = batch.take_encoded();
             let data = batch.take_signal();
             st.total_items += items;
             let pending = st.partitions.entry(key.clone()).or_insert_with(|| Pending {
@@ -360,7 +374,12 @@ impl Consumer for BatchProcessor {
                 items: 0,
                 acks: Acks::none(),
                 since: Instant::now(),
+                encoded: Some(Vec::new()),
             });
+            match (&mut pending.encoded, encoded) {
+                (Some(all), Some(part)) => all.extend_from_slice(&part),
+                (slot, _) => *slot = None,
+            }
             let _ = pending.data.append(data);
             pending.items += items;
             pending.acks.merge(acks);

@@ -139,3 +139,54 @@ fn max_size_below_size_is_a_config_error() {
     assert_eq!(errors.len(), 1);
     assert!(errors[0].message.contains("send_batch_max_size"));
 }
+
+/// Keeps the encoded form of what it gets.
+#[derive(Default)]
+struct EncodedSink {
+    got: Mutex<Vec<(Signal, Option<bytes::Bytes>)>>,
+}
+
+#[async_trait]
+impl Consumer for EncodedSink {
+    async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        let encoded = batch.encoded().cloned();
+        self.got
+            .lock()
+            .unwrap()
+            .push((batch.signal().clone(), encoded));
+        Ok(())
+    }
+}
+
+fn encoded(b: Batch) -> Batch {
+    let mut bytes = Vec::new();
+    b.signal().encode_request(&mut bytes);
+    b.with_encoded(bytes.into())
+}
+
+#[tokio::test]
+async fn keeps_the_encoded_request_only_while_every_part_has_one() {
+    use prost::Message;
+    let sink = Arc::new(EncodedSink::default());
+    let ctx = ComponentContext::for_tests(ComponentKind::Processor, "batch");
+    let config = BatchConfig {
+        send_batch_size: 5,
+        timeout: GoDuration(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let p = BatchProcessor::start(ctx, config, SignalKind::Traces, sink.clone());
+    p.consume(encoded(spans(2))).await.unwrap();
+    p.consume(encoded(spans(3))).await.unwrap();
+    // A part without an encoded form makes the merged batch encode afresh.
+    p.consume(encoded(spans(2))).await.unwrap();
+    p.consume(spans(3)).await.unwrap();
+    let got = sink.got.lock().unwrap();
+    assert_eq!(got.len(), 2);
+    let (data, bytes) = &got[0];
+    let decoded = confluo_pipeline::proto::trace_service::ExportTraceServiceRequest::decode(
+        &bytes.as_ref().expect("both parts were encoded")[..],
+    )
+    .unwrap();
+    assert_eq!(&Signal::Traces(decoded.resource_spans), data);
+    assert!(got[1].1.is_none());
+}

@@ -145,6 +145,7 @@ pub(super) struct Admitted<M> {
     message: M,
     wire_bytes: usize,
     permit: AdmissionPermit,
+    raw: bytes::Bytes,
 }
 
 /// Decodes with admission; encodes the (empty) responses.
@@ -200,11 +201,14 @@ impl<S: OtlpSignal> Decoder for AdmitDecoder<S> {
                 &Core::admission_refused(),
             ));
         };
-        match <S::Request as prost::Message>::decode(src) {
+        // Keep the bytes: an unchanged batch is re-sent as is by OTLP exporters.
+        let raw = src.copy_to_bytes(wire_bytes);
+        match <S::Request as prost::Message>::decode(&raw[..]) {
             Ok(message) => Ok(Some(Admitted {
                 message,
                 wire_bytes,
                 permit,
+                raw,
             })),
             Err(e) => {
                 let msg = format!("failed to decode protobuf: {e}");
@@ -252,9 +256,16 @@ impl<S: OtlpSignal> UnaryService<Admitted<S::Request>> for ExportCall<S> {
                 message,
                 wire_bytes,
                 permit,
+                raw,
             } = req.into_inner();
             let result = core
-                .deliver(S::into_signal(message), client, deadline, wire_bytes)
+                .deliver(
+                    S::into_signal(message),
+                    client,
+                    deadline,
+                    wire_bytes,
+                    Some(raw),
+                )
                 .await;
             // The budget covers the data until the pipeline has answered.
             drop(permit);

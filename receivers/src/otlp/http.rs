@@ -267,17 +267,22 @@ async fn receive<S: OtlpSignal>(
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("(non-ASCII)"));
     let body = compression::decompress(content_encoding, raw, limit)?;
-    let signal = match encoding {
-        Encoding::Protobuf => S::into_signal(<S::Request as prost::Message>::decode(&body[..])?),
-        Encoding::Json => S::into_signal(S::decode_json(&body)?),
+    let (signal, encoded) = match encoding {
+        Encoding::Protobuf => (
+            S::into_signal(<S::Request as prost::Message>::decode(&body[..])?),
+            Some(body),
+        ),
+        Encoding::Json => (S::into_signal(S::decode_json(&body)?), None),
     };
-    drop(body);
     let client = ClientInfo {
         addr,
         metadata: st.core.metadata_from(&parts.headers),
         ..ClientInfo::default()
     };
-    let result = st.core.deliver(signal, client, None, wire_bytes).await;
+    let result = st
+        .core
+        .deliver(signal, client, None, wire_bytes, encoded)
+        .await;
     // The budget covers the data until the pipeline has answered.
     drop(permit);
     result.map_err(HttpError::Refused)

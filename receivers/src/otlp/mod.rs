@@ -435,6 +435,7 @@ impl Core {
         client: ClientInfo,
         deadline: Option<Instant>,
         wire_bytes: usize,
+        encoded: Option<bytes::Bytes>,
     ) -> Result<(), ConsumeError> {
         let kind = signal.kind();
         let items = signal.item_count();
@@ -453,6 +454,9 @@ impl Core {
         };
         let mut batch = Batch::with_context(signal, Arc::new(RequestContext { client, deadline }));
         batch.wire_bytes = wire_bytes;
+        if let Some(encoded) = encoded {
+            batch = batch.with_encoded(encoded);
+        }
         match consumer.consume(batch).await {
             Ok(()) => {
                 self.count_request(Outcome::Success);

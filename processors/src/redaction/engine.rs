@@ -1,0 +1,651 @@
+//! The compiled rules and the walk over a signal that applies them.
+
+use super::config::{Detector, HashFunction, RedactionConfig, Summary};
+use super::detectors::{self, Kind};
+use super::sanitize::{self, UrlPart};
+use confluo_pipeline::proto::common::{any_value::Value, AnyValue, KeyValue};
+use confluo_pipeline::Signal;
+use md5::Digest as _;
+use regex_automata::meta::Regex;
+use regex_automata::Input;
+use std::collections::HashSet;
+
+pub const MASK: &str = "****";
+
+pub const REDACTED_KEYS: &str = "redaction.redacted.keys";
+pub const REDACTED_COUNT: &str = "redaction.redacted.count";
+pub const MASKED_KEYS: &str = "redaction.masked.keys";
+pub const MASKED_COUNT: &str = "redaction.masked.count";
+pub const ALLOWED_KEYS: &str = "redaction.allowed.keys";
+pub const ALLOWED_COUNT: &str = "redaction.allowed.count";
+pub const IGNORED_COUNT: &str = "redaction.ignored.count";
+
+/// A problem compiling the config: the option it is in and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{option}: {message}")]
+pub struct BuildError {
+    pub option: String,
+    pub message: String,
+}
+
+/// Totals of one call, for the processor's metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub redacted: u64,
+    pub masked: u64,
+    pub allowed: u64,
+    pub ignored: u64,
+}
+
+enum Hasher {
+    Md5,
+    Sha1,
+    Sha3,
+    Hmac(ring::hmac::Key),
+}
+
+pub struct Redactor {
+    allow_all_keys: bool,
+    allowed_keys: HashSet<String>,
+    ignored_keys: HashSet<String>,
+    ignored_key_patterns: Option<Regex>,
+    blocked_key_patterns: Option<Regex>,
+    /// User `blocked_values` first (they win ties), then the detectors.
+    values: Option<Regex>,
+    kinds: Vec<Kind>,
+    allowed_values: Option<Regex>,
+    password_keys: bool,
+    hasher: Option<Hasher>,
+    summary: Summary,
+    redact_all_types: bool,
+    url_attributes: HashSet<String>,
+    url_span_names: bool,
+    sql_attributes: HashSet<String>,
+    sql_span_names: bool,
+}
+
+fn compile_each(option: &str, patterns: &[String]) -> Result<Option<Regex>, BuildError> {
+    compile(
+        option,
+        &patterns.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+/// One regex over many patterns. Each is compiled alone first so that an
+/// error names the pattern's index.
+fn compile(option: &str, patterns: &[&str]) -> Result<Option<Regex>, BuildError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    for (i, p) in patterns.iter().enumerate() {
+        if let Err(e) = Regex::new(p) {
+            return Err(BuildError {
+                option: format!("{option}[{i}]"),
+                message: format!("invalid regular expression: {e}"),
+            });
+        }
+    }
+    Regex::new_many(patterns).map(Some).map_err(|e| BuildError {
+        option: option.to_string(),
+        message: format!("cannot compile the patterns together: {e}"),
+    })
+}
+
+impl Redactor {
+    pub fn new(cfg: &RedactionConfig) -> Result<Redactor, Vec<BuildError>> {
+        let mut errors: Vec<BuildError> = cfg
+            .validate()
+            .into_iter()
+            .map(|(option, message)| BuildError { option, message })
+            .collect();
+        let mut take = |r: Result<Option<Regex>, BuildError>| match r {
+            Ok(re) => re,
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        let ignored_key_patterns = take(compile_each(
+            "ignored_key_patterns",
+            &cfg.ignored_key_patterns,
+        ));
+        let blocked_key_patterns = take(compile_each(
+            "blocked_key_patterns",
+            &cfg.blocked_key_patterns,
+        ));
+        let allowed_values = take(compile_each("allowed_values", &cfg.allowed_values));
+        let blocked = take(compile_each("blocked_values", &cfg.blocked_values));
+
+        let mut detectors: Vec<Detector> = cfg.detectors.clone();
+        detectors.sort();
+        detectors.dedup();
+        // `authorization` is an alias of `bearer_token`.
+        if detectors.contains(&Detector::BearerToken) {
+            detectors.retain(|d| *d != Detector::Authorization);
+        }
+        let mut patterns: Vec<&str> = cfg.blocked_values.iter().map(String::as_str).collect();
+        let mut kinds = vec![Kind::Blocked; patterns.len()];
+        for d in &detectors {
+            for (kind, p) in detectors::patterns(*d) {
+                kinds.push(*kind);
+                patterns.push(p);
+            }
+        }
+        let values = if blocked.is_some() || cfg.blocked_values.is_empty() {
+            take(compile("blocked_values", &patterns))
+        } else {
+            None
+        };
+
+        let hasher =
+            match (cfg.hash_function, &cfg.hmac_key) {
+                (None, _) => None,
+                (Some(HashFunction::Md5), _) => Some(Hasher::Md5),
+                (Some(HashFunction::Sha1), _) => Some(Hasher::Sha1),
+                (Some(HashFunction::Sha3), _) => Some(Hasher::Sha3),
+                (Some(HashFunction::HmacSha256), Some(k)) => Some(Hasher::Hmac(
+                    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k.expose().as_bytes()),
+                )),
+                (Some(HashFunction::HmacSha512), Some(k)) => Some(Hasher::Hmac(
+                    ring::hmac::Key::new(ring::hmac::HMAC_SHA512, k.expose().as_bytes()),
+                )),
+                // Reported by validate().
+                (Some(_), None) => None,
+            };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let set = |v: &[String]| v.iter().cloned().collect::<HashSet<String>>();
+        Ok(Redactor {
+            allow_all_keys: cfg.allow_all_keys,
+            allowed_keys: set(&cfg.allowed_keys),
+            ignored_keys: set(&cfg.ignored_keys),
+            ignored_key_patterns,
+            blocked_key_patterns,
+            values,
+            kinds,
+            allowed_values,
+            password_keys: detectors.contains(&Detector::PasswordKeys),
+            hasher,
+            summary: cfg.summary,
+            redact_all_types: cfg.redact_all_types,
+            url_attributes: if cfg.url_sanitizer.enabled {
+                set(&cfg.url_sanitizer.attributes)
+            } else {
+                HashSet::new()
+            },
+            url_span_names: cfg.url_sanitizer.enabled && cfg.url_sanitizer.sanitize_span_name,
+            sql_attributes: if cfg.db_sanitizer.sql.enabled {
+                set(&cfg.db_sanitizer.sql.attributes)
+            } else {
+                HashSet::new()
+            },
+            sql_span_names: cfg.db_sanitizer.sql.enabled && cfg.db_sanitizer.sanitize_span_name,
+        })
+    }
+
+    /// Applies every rule to every part of the signal that can carry data.
+    pub fn process(&self, signal: &mut Signal) -> Stats {
+        let mut stats = Stats::default();
+        match signal {
+            Signal::Traces(rs) => {
+                for r in rs {
+                    if let Some(res) = &mut r.resource {
+                        self.process_attrs(&mut res.attributes, None, &mut stats);
+                    }
+                    for ss in &mut r.scope_spans {
+                        if let Some(scope) = &mut ss.scope {
+                            self.process_attrs(&mut scope.attributes, None, &mut stats);
+                        }
+                        for span in &mut ss.spans {
+                            // Decided before the attributes are rewritten.
+                            let sql_span = self.sql_span_names
+                                && span
+                                    .attributes
+                                    .iter()
+                                    .any(|kv| self.sql_attributes.contains(&kv.key));
+                            self.process_attrs(&mut span.attributes, None, &mut stats);
+                            if self.url_span_names {
+                                if let Some(n) = sanitize::sanitize_span_name_urls(&span.name) {
+                                    span.name = n;
+                                    stats.masked += 1;
+                                }
+                            }
+                            if sql_span {
+                                if let Some(n) = sanitize::sanitize_sql(&span.name) {
+                                    span.name = n;
+                                    stats.masked += 1;
+                                }
+                            }
+                            self.scan_field(&mut span.name, &mut stats);
+                            if let Some(status) = &mut span.status {
+                                self.scan_field(&mut status.message, &mut stats);
+                            }
+                            for e in &mut span.events {
+                                self.scan_field(&mut e.name, &mut stats);
+                                self.process_attrs(&mut e.attributes, None, &mut stats);
+                            }
+                            for l in &mut span.links {
+                                self.process_attrs(&mut l.attributes, None, &mut stats);
+                            }
+                        }
+                    }
+                }
+            }
+            Signal::Logs(rl) => {
+                for r in rl {
+                    if let Some(res) = &mut r.resource {
+                        self.process_attrs(&mut res.attributes, None, &mut stats);
+                    }
+                    for sl in &mut r.scope_logs {
+                        if let Some(scope) = &mut sl.scope {
+                            self.process_attrs(&mut scope.attributes, None, &mut stats);
+                        }
+                        for rec in &mut sl.log_records {
+                            self.scan_field(&mut rec.event_name, &mut stats);
+                            self.process_attrs(&mut rec.attributes, rec.body.as_mut(), &mut stats);
+                        }
+                    }
+                }
+            }
+            Signal::Metrics(rm) => {
+                use confluo_pipeline::proto::metrics::metric::Data;
+                for r in rm {
+                    if let Some(res) = &mut r.resource {
+                        self.process_attrs(&mut res.attributes, None, &mut stats);
+                    }
+                    for sm in &mut r.scope_metrics {
+                        if let Some(scope) = &mut sm.scope {
+                            self.process_attrs(&mut scope.attributes, None, &mut stats);
+                        }
+                        for m in &mut sm.metrics {
+                            macro_rules! points {
+                                ($points:expr) => {
+                                    for p in $points {
+                                        self.process_attrs(&mut p.attributes, None, &mut stats);
+                                        for e in &mut p.exemplars {
+                                            self.process_attrs(
+                                                &mut e.filtered_attributes,
+                                                None,
+                                                &mut stats,
+                                            );
+                                        }
+                                    }
+                                };
+                            }
+                            match m.data.as_mut() {
+                                Some(Data::Gauge(g)) => points!(&mut g.data_points),
+                                Some(Data::Sum(s)) => points!(&mut s.data_points),
+                                Some(Data::Histogram(h)) => points!(&mut h.data_points),
+                                Some(Data::ExponentialHistogram(h)) => points!(&mut h.data_points),
+                                Some(Data::Summary(s)) => {
+                                    for p in &mut s.data_points {
+                                        self.process_attrs(&mut p.attributes, None, &mut stats);
+                                    }
+                                }
+                                None => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        stats
+    }
+
+    /// A plain text field (span name, status message, event name): only
+    /// the value rules apply.
+    fn scan_field(&self, s: &mut String, stats: &mut Stats) {
+        let mut allowed = false;
+        if let Some(new) = self.scan_str(s, &mut allowed) {
+            *s = new;
+            stats.masked += 1;
+        }
+    }
+
+    fn is_ignored(&self, key: &str) -> bool {
+        self.ignored_keys.contains(key)
+            || self
+                .ignored_key_patterns
+                .as_ref()
+                .is_some_and(|re| re.is_match(key))
+    }
+
+    /// A key whose whole value is masked.
+    fn is_blocked_key(&self, key: &str) -> bool {
+        (self.password_keys && detectors::is_password_key(key))
+            || self
+                .blocked_key_patterns
+                .as_ref()
+                .is_some_and(|re| re.is_match(key))
+    }
+
+    /// The Collector's `processAttrs`: ignored keys are skipped, keys not
+    /// allowed are removed, blocked keys are masked whole, other values are
+    /// scanned; then the summary goes into the same map. A log body is
+    /// scanned with its record's attributes and audited as key `body`.
+    fn process_attrs(
+        &self,
+        attrs: &mut Vec<KeyValue>,
+        body: Option<&mut AnyValue>,
+        stats: &mut Stats,
+    ) {
+        if attrs.is_empty() && body.is_none() {
+            return;
+        }
+        let mut audit = Audit::new(self.summary == Summary::Debug);
+        attrs.retain_mut(|kv| {
+            if self.is_ignored(&kv.key) {
+                audit.ignored += 1;
+                return true;
+            }
+            if !self.allow_all_keys && !self.allowed_keys.contains(&kv.key) {
+                audit.redacted(&kv.key);
+                return false;
+            }
+            let Some(value) = kv.value.as_mut() else {
+                return true;
+            };
+            if self.is_blocked_key(&kv.key) {
+                self.mask_whole(value);
+                audit.masked(&kv.key);
+                return true;
+            }
+            let mut changed = false;
+            if !self.url_attributes.is_empty() && self.url_attributes.contains(&kv.key) {
+                if let Some(Value::StringValue(s)) = &mut value.value {
+                    if let Some(new) = sanitize::sanitize_url(s, UrlPart::for_key(&kv.key)) {
+                        *s = new;
+                        changed = true;
+                    }
+                }
+            }
+            if !self.sql_attributes.is_empty() && self.sql_attributes.contains(&kv.key) {
+                if let Some(Value::StringValue(s)) = &mut value.value {
+                    if let Some(new) = sanitize::sanitize_sql(s) {
+                        *s = new;
+                        changed = true;
+                    }
+                }
+            }
+            let mut allowed = false;
+            changed |= self.scan_value(value, &mut allowed);
+            if changed {
+                audit.masked(&kv.key);
+            } else if allowed {
+                audit.allowed(&kv.key);
+            }
+            true
+        });
+        if let Some(body) = body {
+            let mut allowed = false;
+            if self.scan_value(body, &mut allowed) {
+                audit.masked("body");
+            } else if allowed {
+                audit.allowed("body");
+            }
+        }
+        stats.redacted += audit.redacted;
+        stats.masked += audit.masked;
+        stats.allowed += audit.allowed;
+        stats.ignored += audit.ignored;
+        if self.summary != Summary::Silent {
+            audit.write(attrs);
+        }
+    }
+
+    fn mask_whole(&self, value: &mut AnyValue) {
+        let masked = match &self.hasher {
+            None => MASK.to_string(),
+            Some(_) => {
+                let mut out = String::new();
+                self.write_replacement(&confluo_pipeline::attrs::to_text(value), &mut out);
+                out
+            }
+        };
+        value.value = Some(Value::StringValue(masked));
+    }
+
+    /// Scans a value and everything nested in it; true when it changed.
+    fn scan_value(&self, value: &mut AnyValue, allowed: &mut bool) -> bool {
+        match &mut value.value {
+            Some(Value::StringValue(s)) => match self.scan_str(s, allowed) {
+                Some(new) => {
+                    *s = new;
+                    true
+                }
+                None => false,
+            },
+            Some(Value::ArrayValue(a)) => {
+                let mut changed = false;
+                for v in &mut a.values {
+                    changed |= self.scan_value(v, allowed);
+                }
+                changed
+            }
+            Some(Value::KvlistValue(kvs)) => {
+                let mut changed = false;
+                for kv in &mut kvs.values {
+                    let Some(v) = kv.value.as_mut() else { continue };
+                    if self.is_blocked_key(&kv.key) {
+                        self.mask_whole(v);
+                        changed = true;
+                    } else {
+                        changed |= self.scan_value(v, allowed);
+                    }
+                }
+                changed
+            }
+            Some(Value::IntValue(_)) | Some(Value::DoubleValue(_)) | Some(Value::BoolValue(_))
+                if self.redact_all_types =>
+            {
+                let text = confluo_pipeline::attrs::to_text(value);
+                match self.scan_str(&text, allowed) {
+                    Some(new) => {
+                        value.value = Some(Value::StringValue(new));
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Some(Value::BytesValue(b)) if self.redact_all_types => {
+                let Ok(text) = std::str::from_utf8(b) else {
+                    return false;
+                };
+                match self.scan_str(text, allowed) {
+                    Some(new) => {
+                        value.value = Some(Value::StringValue(new));
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The text with every blocked or detected part replaced, or None when
+    /// nothing matched (no allocation then). One pass of the combined
+    /// matcher; a candidate a detector rejects is skipped whole.
+    pub fn scan_str(&self, s: &str, allowed: &mut bool) -> Option<String> {
+        let re = self.values.as_ref()?;
+        let mut out: Option<String> = None;
+        let mut copied = 0;
+        let mut at = 0;
+        while at < s.len() {
+            let Some(m) = re.search(&Input::new(s).span(at..s.len())) else {
+                break;
+            };
+            let (ms, me) = (m.start(), m.end());
+            if ms == me {
+                // An empty match of a user pattern: step over one character.
+                at = ms + s[ms..].chars().next().map_or(1, char::len_utf8);
+                continue;
+            }
+            at = me;
+            let kind = self
+                .kinds
+                .get(m.pattern().as_usize())
+                .copied()
+                .unwrap_or(Kind::Blocked);
+            let Some((a, b)) = detectors::mask_range(kind, &s[ms..me]) else {
+                continue;
+            };
+            let (a, b) = (ms + a, ms + b);
+            if self
+                .allowed_values
+                .as_ref()
+                .is_some_and(|re| re.is_match(&s[a..b]))
+            {
+                *allowed = true;
+                continue;
+            }
+            let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 64));
+            o.push_str(&s[copied..a]);
+            self.write_replacement(&s[a..b], o);
+            copied = b;
+        }
+        out.map(|mut o| {
+            o.push_str(&s[copied..]);
+            o
+        })
+    }
+
+    /// `****`, or the lower-case hex hash of the text.
+    fn write_replacement(&self, text: &str, out: &mut String) {
+        match &self.hasher {
+            None => out.push_str(MASK),
+            Some(Hasher::Md5) => push_hex(out, &md5::Md5::digest(text.as_bytes())),
+            Some(Hasher::Sha1) => push_hex(
+                out,
+                ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes())
+                    .as_ref(),
+            ),
+            Some(Hasher::Sha3) => push_hex(out, &sha3::Sha3_256::digest(text.as_bytes())),
+            Some(Hasher::Hmac(key)) => {
+                push_hex(out, ring::hmac::sign(key, text.as_bytes()).as_ref())
+            }
+        }
+    }
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+}
+
+/// What happened to one attribute map; key names only kept for `debug`.
+struct Audit {
+    keep_keys: bool,
+    redacted: u64,
+    masked: u64,
+    allowed: u64,
+    ignored: u64,
+    redacted_keys: Vec<String>,
+    masked_keys: Vec<String>,
+    allowed_keys: Vec<String>,
+}
+
+impl Audit {
+    fn new(keep_keys: bool) -> Audit {
+        Audit {
+            keep_keys,
+            redacted: 0,
+            masked: 0,
+            allowed: 0,
+            ignored: 0,
+            redacted_keys: Vec::new(),
+            masked_keys: Vec::new(),
+            allowed_keys: Vec::new(),
+        }
+    }
+
+    fn redacted(&mut self, key: &str) {
+        self.redacted += 1;
+        if self.keep_keys {
+            self.redacted_keys.push(key.to_string());
+        }
+    }
+
+    fn masked(&mut self, key: &str) {
+        self.masked += 1;
+        if self.keep_keys {
+            self.masked_keys.push(key.to_string());
+        }
+    }
+
+    fn allowed(&mut self, key: &str) {
+        self.allowed += 1;
+        if self.keep_keys {
+            self.allowed_keys.push(key.to_string());
+        }
+    }
+
+    /// The Collector's `addMetaAttrs`: counts (and, for debug, sorted key
+    /// lists) merged with what an earlier redaction stage wrote.
+    fn write(self, attrs: &mut Vec<KeyValue>) {
+        let keep = self.keep_keys;
+        add_meta(
+            attrs,
+            keep,
+            self.redacted_keys,
+            self.redacted,
+            Some(REDACTED_KEYS),
+            REDACTED_COUNT,
+        );
+        add_meta(
+            attrs,
+            keep,
+            self.masked_keys,
+            self.masked,
+            Some(MASKED_KEYS),
+            MASKED_COUNT,
+        );
+        add_meta(
+            attrs,
+            keep,
+            self.allowed_keys,
+            self.allowed,
+            Some(ALLOWED_KEYS),
+            ALLOWED_COUNT,
+        );
+        add_meta(attrs, keep, Vec::new(), self.ignored, None, IGNORED_COUNT);
+    }
+}
+
+fn add_meta(
+    attrs: &mut Vec<KeyValue>,
+    keep_keys: bool,
+    mut keys: Vec<String>,
+    count: u64,
+    keys_attr: Option<&str>,
+    count_attr: &str,
+) {
+    use confluo_pipeline::attrs;
+    if count == 0 {
+        return;
+    }
+    if keep_keys {
+        if let Some(keys_attr) = keys_attr {
+            if let Some(existing) = attrs::get_str(attrs, keys_attr) {
+                if !existing.is_empty() {
+                    keys.extend(existing.split(',').map(str::to_string));
+                }
+            }
+            keys.sort();
+            attrs::set_str(attrs, keys_attr, keys.join(","));
+        }
+    }
+    let previous = match attrs::get(attrs, count_attr).and_then(|v| v.value.as_ref()) {
+        Some(Value::IntValue(i)) => *i,
+        _ => 0,
+    };
+    attrs::set(
+        attrs,
+        count_attr,
+        attrs::int(previous.saturating_add(count as i64)),
+    );
+}

@@ -1,0 +1,1029 @@
+use super::config::*;
+use super::detectors::{card_end, is_password_key, luhn_ok};
+use super::engine::*;
+use super::sanitize::{sanitize_span_name_urls, sanitize_sql, sanitize_url, UrlPart};
+use super::*;
+use confluo_config::ComponentKind;
+use confluo_pipeline::attrs::{self, array, int, key_value, kvlist, string};
+use confluo_pipeline::proto::common::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
+use confluo_pipeline::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
+use confluo_pipeline::proto::metrics::{
+    metric::Data, number_data_point, Exemplar, Gauge, Metric, NumberDataPoint, ResourceMetrics,
+    ScopeMetrics,
+};
+use confluo_pipeline::proto::resource::Resource;
+use confluo_pipeline::proto::trace::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use confluo_pipeline::Signal;
+use proptest::prelude::*;
+use std::sync::Mutex;
+
+fn cfg(yaml: &str) -> RedactionConfig {
+    Node::from_yaml_str("test.yaml", yaml)
+        .expect("yaml")
+        .deserialize()
+        .expect("config")
+}
+
+fn redactor(yaml: &str) -> Redactor {
+    Redactor::new(&cfg(yaml)).expect("valid config")
+}
+
+fn check(yaml: &str) -> Vec<String> {
+    let node = Node::from_yaml_str("test.yaml", yaml).expect("yaml");
+    RedactionFactory
+        .check(&node)
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+const ALL_DETECTORS: &str = "allow_all_keys: true
+detectors: [credit_card, email, jwt, bearer_token, authorization, aws_access_key, private_key, password_keys]
+";
+
+fn span_with(attrs: Vec<KeyValue>) -> Signal {
+    Signal::Traces(vec![ResourceSpans {
+        resource: Some(Resource::default()),
+        scope_spans: vec![ScopeSpans {
+            spans: vec![Span {
+                name: "op".into(),
+                attributes: attrs,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }])
+}
+
+fn span_attrs(s: &Signal) -> &Vec<KeyValue> {
+    match s {
+        Signal::Traces(rs) => &rs[0].scope_spans[0].spans[0].attributes,
+        _ => panic!("not traces"),
+    }
+}
+
+fn str_of<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attrs::get_str(attrs, key)
+}
+
+fn int_of(attrs: &[KeyValue], key: &str) -> Option<i64> {
+    match attrs::get(attrs, key)?.value.as_ref()? {
+        Value::IntValue(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Scans one string with a redactor built from `yaml`.
+fn scan(r: &Redactor, s: &str) -> String {
+    let mut allowed = false;
+    r.scan_str(s, &mut allowed).unwrap_or_else(|| s.to_string())
+}
+
+// ---------------------------------------------------------------- config
+
+#[test]
+fn defaults_follow_the_collector() {
+    let c = cfg("{}");
+    assert!(!c.allow_all_keys);
+    assert!(c.allowed_keys.is_empty());
+    assert_eq!(c.summary, Summary::Silent);
+    assert_eq!(c.hash_function, None);
+    assert!(!c.redact_all_types);
+    assert!(!c.url_sanitizer.enabled);
+    assert_eq!(
+        c.url_sanitizer.attributes.len(),
+        DEFAULT_URL_ATTRIBUTES.len()
+    );
+    assert_eq!(
+        c.db_sanitizer.sql.attributes,
+        vec!["db.statement", "db.query.text"]
+    );
+}
+
+#[test]
+fn config_errors_are_reported_at_their_option() {
+    let errs = check("blocked_values: ['ok', '(unclosed']\nallowed_keys: [a]");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("blocked_values[1]"), "{errs:?}");
+    assert!(errs[0].contains("invalid regular expression"), "{errs:?}");
+
+    let errs = check("blocked_key_patterns: ['[']\nignored_key_patterns: ['(']");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+
+    assert!(check("bogus: 1").iter().any(|e| e.contains("bogus")));
+    let e = check("detectors: [ssn]");
+    assert!(e.iter().any(|e| e.contains("detectors")), "{e:?}");
+    let e = check("summary: loud");
+    assert!(
+        e.iter()
+            .any(|e| e.contains("summary") && e.contains("debug")),
+        "{e:?}"
+    );
+    assert!(check("url_sanitizer: {enabled: true, extra: 1}")
+        .iter()
+        .any(|e| e.contains("extra")));
+    assert!(check(ALL_DETECTORS).is_empty());
+}
+
+#[test]
+fn hmac_key_is_checked_and_never_printed() {
+    let short = "hash_function: hmac-sha256\nhmac_key: tooshort-secret-value";
+    let errs = check(short);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("at least 32 bytes"), "{errs:?}");
+    assert!(!errs[0].contains("tooshort"), "{errs:?}");
+
+    let missing = check("hash_function: hmac-sha512");
+    assert!(missing[0].contains("needs hmac_key"), "{missing:?}");
+
+    let unused = check("hash_function: md5\nhmac_key: 0123456789abcdef0123456789abcdef");
+    assert!(unused[0].contains("only used with"), "{unused:?}");
+
+    assert!(
+        check("hash_function: hmac-sha256\nhmac_key: 0123456789abcdef0123456789abcdef").is_empty()
+    );
+    let c = cfg("hash_function: hmac-sha256\nhmac_key: 0123456789abcdef0123456789abcdef");
+    assert!(!format!("{c:?}").contains("0123456789abcdef"));
+}
+
+// ---------------------------------------------------------------- the Collector's semantics
+
+/// The README's example configuration, applied to the Collector's test data.
+const README: &str = r#"
+allow_all_keys: false
+allowed_keys: [description, group, id, name, notes, email, api_token, safe_attribute]
+ignored_keys: [safe_attribute]
+blocked_key_patterns: [".*token.*"]
+blocked_values: ["4[0-9]{12}(?:[0-9]{3})?", "(5[1-5][0-9]{14})"]
+allowed_values: [".+@mycompany.com"]
+summary: debug
+"#;
+
+#[test]
+fn readme_example() {
+    let r = redactor(README);
+    let mut s = span_with(vec![
+        key_value("id", int(5)),
+        key_value("name", string("placeholder")),
+        key_value("group", string("temporary")),
+        key_value("credit_card", string("4111111111111111")),
+        key_value("password", string("xyz")),
+        key_value(
+            "notes",
+            string("paid with 4111111111111111 and 5555555555554444 ok"),
+        ),
+        key_value("email", string("alice@mycompany.com")),
+        key_value("api_token", string("abc123")),
+        key_value("safe_attribute", string("4111111111111111")),
+    ]);
+    let stats = r.process(&mut s);
+    let a = span_attrs(&s);
+    assert_eq!(int_of(a, "id"), Some(5));
+    assert_eq!(str_of(a, "name"), Some("placeholder"));
+    assert!(attrs::get(a, "credit_card").is_none());
+    assert!(attrs::get(a, "password").is_none());
+    assert_eq!(str_of(a, "notes"), Some("paid with **** and **** ok"));
+    assert_eq!(str_of(a, "email"), Some("alice@mycompany.com"));
+    assert_eq!(str_of(a, "api_token"), Some("****"));
+    // Ignored keys are neither redacted nor masked.
+    assert_eq!(str_of(a, "safe_attribute"), Some("4111111111111111"));
+    assert_eq!(str_of(a, REDACTED_KEYS), Some("credit_card,password"));
+    assert_eq!(int_of(a, REDACTED_COUNT), Some(2));
+    assert_eq!(str_of(a, MASKED_KEYS), Some("api_token,notes"));
+    assert_eq!(int_of(a, MASKED_COUNT), Some(2));
+    assert_eq!(int_of(a, IGNORED_COUNT), Some(1));
+    assert_eq!(
+        stats,
+        Stats {
+            redacted: 2,
+            masked: 2,
+            allowed: 0,
+            ignored: 1
+        }
+    );
+}
+
+#[test]
+fn allowed_values_win_over_blocked_values() {
+    let r = redactor(
+        "allow_all_keys: true\nblocked_values: ['[a-z.]+@[a-z.]+']\nallowed_values: ['.+@mycompany.com']\nsummary: debug",
+    );
+    let mut s = span_with(vec![
+        key_value("own", string("bob@mycompany.com")),
+        key_value("other", string("eve@evil.com")),
+    ]);
+    r.process(&mut s);
+    let a = span_attrs(&s);
+    assert_eq!(str_of(a, "own"), Some("bob@mycompany.com"));
+    assert_eq!(str_of(a, "other"), Some("****"));
+    assert_eq!(str_of(a, ALLOWED_KEYS), Some("own"));
+    assert_eq!(int_of(a, ALLOWED_COUNT), Some(1));
+    // Per match: an allowed address does not exempt a card in the same value.
+    let r = redactor(&format!(
+        "{ALL_DETECTORS}allowed_values: ['.+@mycompany.com']"
+    ));
+    assert_eq!(
+        scan(&r, "bob@mycompany.com paid 4111111111111111"),
+        "bob@mycompany.com paid ****"
+    );
+}
+
+#[test]
+fn empty_allow_list_removes_every_attribute_at_every_level() {
+    let r = redactor("summary: info");
+    let mut s = planted_traces("x");
+    r.process(&mut s);
+    let mut left = Vec::new();
+    confluo_pipeline::attrs::for_each_attributes_mut(&mut s, &mut |_, attrs| {
+        left.extend(attrs.iter().map(|kv| kv.key.clone()))
+    });
+    assert!(left.iter().all(|k| k == REDACTED_COUNT), "{left:?}");
+    assert!(!left.is_empty());
+}
+
+#[test]
+fn summary_levels() {
+    let base = "allowed_keys: [a, card]\nblocked_values: ['4[0-9]{15}']\n";
+    let attrs_in = || {
+        vec![
+            key_value("a", string("x")),
+            key_value("b", string("y")),
+            key_value("card", string("4111111111111111")),
+        ]
+    };
+    for (summary, keys, counts) in [
+        ("debug", true, true),
+        ("info", false, true),
+        ("silent", false, false),
+    ] {
+        let r = redactor(&format!("{base}summary: {summary}"));
+        let mut s = span_with(attrs_in());
+        r.process(&mut s);
+        let a = span_attrs(&s);
+        assert_eq!(str_of(a, REDACTED_KEYS).is_some(), keys, "{summary}");
+        assert_eq!(str_of(a, MASKED_KEYS).is_some(), keys, "{summary}");
+        assert_eq!(int_of(a, REDACTED_COUNT).is_some(), counts, "{summary}");
+        assert_eq!(int_of(a, MASKED_COUNT), counts.then_some(1), "{summary}");
+        assert_eq!(str_of(a, "card"), Some("****"));
+    }
+}
+
+#[test]
+fn summary_merges_with_an_earlier_stage() {
+    let r = redactor("allow_all_keys: true\nblocked_key_patterns: [secret]\nsummary: debug");
+    let mut s = span_with(vec![
+        key_value("secret", string("x")),
+        key_value(MASKED_KEYS, string("zeta")),
+        key_value(MASKED_COUNT, int(1)),
+    ]);
+    r.process(&mut s);
+    let a = span_attrs(&s);
+    assert_eq!(str_of(a, MASKED_KEYS), Some("secret,zeta"));
+    assert_eq!(int_of(a, MASKED_COUNT), Some(2));
+}
+
+#[test]
+fn ignored_key_patterns_and_blocked_key_patterns() {
+    let r = redactor(
+        "allowed_keys: [user.token]\nignored_key_patterns: ['^k8s\\.']\nblocked_key_patterns: ['token']\nblocked_values: ['[0-9]+']",
+    );
+    let mut s = span_with(vec![
+        key_value("k8s.pod.uid", string("1234")),
+        key_value("user.token", int(42)),
+        key_value("other", string("1")),
+    ]);
+    r.process(&mut s);
+    let a = span_attrs(&s);
+    assert_eq!(str_of(a, "k8s.pod.uid"), Some("1234"));
+    // The Collector masks the whole value, whatever its type, as a string.
+    assert_eq!(str_of(a, "user.token"), Some("****"));
+    assert!(attrs::get(a, "other").is_none());
+}
+
+#[test]
+fn hash_functions_write_lowercase_hex() {
+    // Reference digests of "4111111111111111" (python hashlib / hmac).
+    let key = "\nhmac_key: 0123456789abcdef0123456789abcdef";
+    for name in ["md5", "sha1", "sha3", "hmac-sha256", "hmac-sha512"] {
+        let key = if name.starts_with("hmac") { key } else { "" };
+        let yaml = format!("hash_function: {name}{key}");
+        let r = redactor(&format!(
+            "allow_all_keys: true\nblocked_values: ['4[0-9]{{15}}']\n{yaml}"
+        ));
+        let out = scan(&r, "card 4111111111111111.");
+        assert_eq!(out, format!("card {}.", expected_digest(name)), "{name}");
+    }
+}
+
+fn expected_digest(name: &str) -> &'static str {
+    match name {
+        "md5" => "5910f4ea0062a0e29afd3dccc741e3ce",
+        "sha1" => "68bfb396f35af3876fc509665b3dc23a0930aab1",
+        "sha3" => "6099154214406cce6105a4688ab66533d3a55d1d7dd393cbccf22b487a22d922",
+        "hmac-sha256" => "7b7e6cb2715c7b1c37110f035123abd3fe93c04fa302da2946c4bd9342d2fd2c",
+        "hmac-sha512" => "a81d2bf01a5f542345515b8c4c67104900da55b7893763c548363af0c2db99bd66e70e2f1648bef7aae7f89a4b07215238307cbbef21fda322b7517b4a0b8945",
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn redact_all_types_scans_numbers() {
+    let attrs_in = || {
+        vec![
+            key_value("n", int(4111111111111111)),
+            key_value("ok", int(7)),
+        ]
+    };
+    let r = redactor(&format!("{ALL_DETECTORS}redact_all_types: true"));
+    let mut s = span_with(attrs_in());
+    r.process(&mut s);
+    assert_eq!(str_of(span_attrs(&s), "n"), Some("****"));
+    assert_eq!(int_of(span_attrs(&s), "ok"), Some(7));
+    // Off (the Collector's default): numbers are left alone.
+    let r = redactor(ALL_DETECTORS);
+    let mut s = span_with(attrs_in());
+    r.process(&mut s);
+    assert_eq!(int_of(span_attrs(&s), "n"), Some(4111111111111111));
+}
+
+// ---------------------------------------------------------------- detectors
+
+#[test]
+fn luhn_and_cards() {
+    assert!(luhn_ok(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
+    assert!(!luhn_ok(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]));
+    assert_eq!(card_end("4111 1111 1111 1111"), Some(19));
+    assert_eq!(card_end("4111-1111-1111-1111 5"), Some(19));
+    assert_eq!(card_end("4111111111111112"), None);
+    let r = redactor(ALL_DETECTORS);
+    for card in [
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "5555555555554444",
+        "378282246310005",
+        "6011111111111117",
+        "2223003122003222",
+        "3530111333300000",
+    ] {
+        assert_eq!(scan(&r, &format!("card={card};")), "card=****;", "{card}");
+        assert_eq!(
+            scan(&r, &format!("paid with {card} today")),
+            "paid with **** today",
+            "{card}"
+        );
+    }
+    // False positives: Luhn failures, no card prefix, digits inside words.
+    for kept in [
+        "order 4111111111111112 shipped",
+        "order id 1234567812345678",
+        "ts 1700000000000000123",
+        "build 9999999999999995",
+        "id_4111111111111111",
+        "v4111111111111111x",
+    ] {
+        assert_eq!(scan(&r, kept), kept);
+    }
+}
+
+#[test]
+fn emails() {
+    let r = redactor(ALL_DETECTORS);
+    assert_eq!(
+        scan(&r, "from alice.smith+tag@example.co.uk."),
+        "from ****."
+    );
+    assert_eq!(scan(&r, "<bob@mail.example.org>"), "<****>");
+    for kept in [
+        "icon@2x.png",
+        "npm i pkg@1.2.3",
+        "x = a@b",
+        "@decorator",
+        "user@localhost",
+        "a@b.c",
+    ] {
+        assert_eq!(scan(&r, kept), kept);
+    }
+}
+
+#[test]
+fn jwt_aws_pem() {
+    let r = redactor(ALL_DETECTORS);
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    assert_eq!(scan(&r, &format!("jwt {jwt} end")), "jwt **** end");
+    assert_eq!(scan(&r, "file a.b.c and x.y.z"), "file a.b.c and x.y.z");
+    assert_eq!(scan(&r, "key AKIAIOSFODNN7EXAMPLE."), "key ****.");
+    assert_eq!(scan(&r, "ASIAY34FZKBOKMUTVV7A"), "****");
+    assert_eq!(scan(&r, "AKIAIOSFODNN7EXAMPLEX"), "AKIAIOSFODNN7EXAMPLEX");
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
+    assert_eq!(scan(&r, &format!("k: {pem}\nnext")), "k: ****\nnext");
+    assert_eq!(
+        scan(&r, "x -----BEGIN PRIVATE KEY-----\nMIIE truncated"),
+        "x ****"
+    );
+    assert_eq!(
+        scan(
+            &r,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+        ),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    );
+}
+
+#[test]
+fn bearer_and_authorization() {
+    let r = redactor(ALL_DETECTORS);
+    assert_eq!(
+        scan(&r, "Authorization: Bearer xyz"),
+        "Authorization: Bearer ****"
+    );
+    assert_eq!(scan(&r, "bearer abc.def-ghi"), "bearer ****");
+    assert_eq!(scan(&r, "Basic dXNlcjpwYXNzd29yZA=="), "Basic ****");
+    assert_eq!(scan(&r, "basic auth is off"), "basic auth is off");
+    // `authorization` alone (the alias) switches on the same patterns.
+    let r = redactor("allow_all_keys: true\ndetectors: [authorization]");
+    assert_eq!(scan(&r, "hdr Bearer tok123"), "hdr Bearer ****");
+}
+
+#[test]
+fn password_keys() {
+    for k in [
+        "password",
+        "PassWord",
+        "db.password",
+        "passwd",
+        "api_key",
+        "api-key",
+        "API_KEY",
+        "x_api_key",
+        "X-Api-Key",
+        "apiKey",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "http.request.header.authorization",
+        "Authorization",
+        "AWS_SECRET_ACCESS_KEY",
+        "pwd",
+    ] {
+        assert!(is_password_key(k), "{k}");
+    }
+    for k in [
+        "total_tokens",
+        "gen_ai.usage.input_tokens",
+        "token_count",
+        "secretary",
+        "password_policy",
+        "user.name",
+        "keyboard",
+        "",
+    ] {
+        assert!(!is_password_key(k), "{k}");
+    }
+    let r = redactor(ALL_DETECTORS);
+    let mut s = span_with(vec![
+        key_value("PassWord", string("hunter2")),
+        key_value("api-key", int(12345)),
+        key_value(
+            "cfg",
+            kvlist(vec![
+                key_value("db_password", string("pw")),
+                key_value("host", string("db")),
+            ]),
+        ),
+        key_value("token_count", int(5)),
+    ]);
+    r.process(&mut s);
+    let a = span_attrs(&s);
+    assert_eq!(str_of(a, "PassWord"), Some("****"));
+    assert_eq!(str_of(a, "api-key"), Some("****"));
+    assert_eq!(int_of(a, "token_count"), Some(5));
+    assert_eq!(
+        attrs::get(a, "cfg"),
+        Some(&kvlist(vec![
+            key_value("db_password", string("****")),
+            key_value("host", string("db"))
+        ]))
+    );
+    // In text.
+    assert_eq!(
+        scan(&r, "login password=hunter2 ok"),
+        "login password=**** ok"
+    );
+    assert_eq!(
+        scan(&r, r#"{"api_key": "k-123", "n": 1}"#),
+        r#"{"api_key": "****", "n": 1}"#
+    );
+    assert_eq!(scan(&r, "max_tokens: 100 used"), "max_tokens: 100 used");
+}
+
+#[test]
+fn log_bodies_are_scanned_recursively() {
+    let r = redactor(&format!("{ALL_DETECTORS}summary: debug"));
+    let body = kvlist(vec![
+        key_value("msg", string("mail to eve@example.com")),
+        key_value(
+            "list",
+            array(vec![
+                string("4111111111111111"),
+                int(3),
+                kvlist(vec![key_value("secret", string("s"))]),
+            ]),
+        ),
+    ]);
+    let mut s = Signal::Logs(vec![ResourceLogs {
+        scope_logs: vec![ScopeLogs {
+            log_records: vec![
+                LogRecord {
+                    body: Some(body),
+                    ..Default::default()
+                },
+                LogRecord {
+                    body: Some(string("Authorization: Bearer abc.def")),
+                    event_name: "login by bob@example.com".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    r.process(&mut s);
+    let Signal::Logs(rl) = &s else { panic!() };
+    let recs = &rl[0].scope_logs[0].log_records;
+    assert_eq!(
+        recs[0].body,
+        Some(kvlist(vec![
+            key_value("msg", string("mail to ****")),
+            key_value(
+                "list",
+                array(vec![
+                    string("****"),
+                    int(3),
+                    kvlist(vec![key_value("secret", string("****"))])
+                ])
+            ),
+        ]))
+    );
+    assert_eq!(str_of(&recs[0].attributes, MASKED_KEYS), Some("body"));
+    assert_eq!(recs[1].body, Some(string("Authorization: Bearer ****")));
+    assert_eq!(recs[1].event_name, "login by ****");
+}
+
+#[test]
+fn span_names_status_and_events() {
+    let r = redactor(&format!("{ALL_DETECTORS}url_sanitizer: {{enabled: true}}"));
+    let mut s = span_with(vec![key_value(
+        "url.full",
+        string("https://u:p@h.io/users/12345/orders?card=4111&x=1"),
+    )]);
+    if let Signal::Traces(rs) = &mut s {
+        let sp = &mut rs[0].scope_spans[0].spans[0];
+        sp.name = "GET /users/12345".into();
+        sp.status = Some(Status {
+            message: "denied for eve@example.com".into(),
+            code: status::StatusCode::Error as i32,
+        });
+        sp.events.push(span::Event {
+            name: "mail eve@example.com".into(),
+            ..Default::default()
+        });
+    }
+    r.process(&mut s);
+    let Signal::Traces(rs) = &s else { panic!() };
+    let sp = &rs[0].scope_spans[0].spans[0];
+    assert_eq!(sp.name, "GET /users/*");
+    assert_eq!(
+        sp.status.as_ref().map(|s| s.message.as_str()),
+        Some("denied for ****")
+    );
+    assert_eq!(sp.events[0].name, "mail ****");
+    assert_eq!(
+        str_of(&sp.attributes, "url.full"),
+        Some("https://****@h.io/users/*/orders?card=****&x=****")
+    );
+}
+
+// ---------------------------------------------------------------- sanitizers
+
+#[test]
+fn url_sanitizer() {
+    let u = |s: &str| sanitize_url(s, UrlPart::Auto).unwrap_or_else(|| s.to_string());
+    assert_eq!(u("/api/v2/users"), "/api/v2/users");
+    assert_eq!(u("/api/users/42?page=2"), "/api/users/*?page=****");
+    assert_eq!(
+        u("https://h/x/550e8400-e29b-41d4-a716-446655440000/y/5f2b9c0d1e3a4b6c"),
+        "https://h/x/*/y/*"
+    );
+    assert_eq!(
+        u("http://h:8080/cb#access_token=abc&state=1"),
+        "http://h:8080/cb#access_token=****&state=****"
+    );
+    assert_eq!(u("/search?q=&debug"), "/search?q=&debug");
+    assert_eq!(
+        sanitize_url("a=1&b=2", UrlPart::Query).as_deref(),
+        Some("a=****&b=****")
+    );
+    assert_eq!(
+        sanitize_span_name_urls("GET /orders/7").as_deref(),
+        Some("GET /orders/*")
+    );
+    assert_eq!(sanitize_span_name_urls("GET /orders"), None);
+    assert_eq!(sanitize_span_name_urls("process"), None);
+    // Only the configured attributes.
+    let r = redactor("allow_all_keys: true\nurl_sanitizer: {enabled: true, attributes: [my.url]}");
+    let mut s = span_with(vec![
+        key_value("my.url", string("/a/1")),
+        key_value("url.full", string("/a/1")),
+    ]);
+    r.process(&mut s);
+    assert_eq!(str_of(span_attrs(&s), "my.url"), Some("/a/*"));
+    assert_eq!(str_of(span_attrs(&s), "url.full"), Some("/a/1"));
+}
+
+#[test]
+fn sql_sanitizer() {
+    let q = |s: &str| sanitize_sql(s).unwrap_or_else(|| s.to_string());
+    assert_eq!(
+        q("SELECT * FROM users WHERE name = 'O''Brien' AND id = 42 AND t1.x > -3.5e-2"),
+        "SELECT * FROM users WHERE name = ? AND id = ? AND t1.x > -?"
+    );
+    assert_eq!(
+        q(r#"SELECT "col1" FROM `t2` WHERE a = $1 AND b = ?"#),
+        r#"SELECT "col1" FROM `t2` WHERE a = $1 AND b = ?"#
+    );
+    assert_eq!(
+        q("SELECT x FROM t -- by alice\nWHERE y = 0x1F"),
+        "SELECT x FROM t \nWHERE y = ?"
+    );
+    assert_eq!(
+        q("SELECT /* 4111 */ E'a\\'b', X'ff', $tag$secret$tag$"),
+        "SELECT   ?, ?, ?"
+    );
+    assert_eq!(q("UPDATE t SET a = 'unterminated"), "UPDATE t SET a = ?");
+    let r = redactor(
+        "allow_all_keys: true\ndb_sanitizer: {sql: {enabled: true}, sanitize_span_name: true}",
+    );
+    let mut s = span_with(vec![key_value(
+        "db.statement",
+        string("SELECT * FROM t WHERE id = 7"),
+    )]);
+    if let Signal::Traces(rs) = &mut s {
+        rs[0].scope_spans[0].spans[0].name = "SELECT * FROM t WHERE id = 7".into();
+    }
+    r.process(&mut s);
+    let Signal::Traces(rs) = &s else { panic!() };
+    assert_eq!(
+        rs[0].scope_spans[0].spans[0].name,
+        "SELECT * FROM t WHERE id = ?"
+    );
+    assert_eq!(
+        str_of(span_attrs(&s), "db.statement"),
+        Some("SELECT * FROM t WHERE id = ?")
+    );
+}
+
+// ---------------------------------------------------------------- the processor
+
+struct Capture(Mutex<Vec<Signal>>);
+
+#[async_trait::async_trait]
+impl Consumer for Capture {
+    async fn consume(&self, b: Batch) -> Result<(), ConsumeError> {
+        self.0.lock().unwrap().push(b.signal().clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn processor_masks_counts_and_copies_only_shared_data() {
+    let ctx = ComponentContext::for_tests(ComponentKind::Processor, "redaction/pii");
+    let node = Node::from_yaml_str("t.yaml", ALL_DETECTORS).unwrap();
+    assert!(RedactionFactory.check(&node).is_empty());
+    let cap = Arc::new(Capture(Mutex::new(Vec::new())));
+    let p = RedactionFactory
+        .create(ctx.clone(), &node, SignalKind::Traces, cap.clone())
+        .unwrap();
+    assert!(p.mutates());
+    let original = span_with(vec![key_value("m", string("to eve@example.com"))]);
+    let batch = Batch::new(original.clone());
+    let other_branch = batch.share();
+    p.consume(batch).await.unwrap();
+    // The other fan-out branch still sees the original.
+    assert_eq!(other_branch.signal(), &original);
+    let got = cap.0.lock().unwrap().pop().unwrap();
+    assert_eq!(str_of(span_attrs(&got), "m"), Some("to ****"));
+    let text = ctx.telemetry.render();
+    assert!(
+        text.contains("otelcol_processor_redaction_masked_values{processor=\"redaction/pii\",otel_signal=\"traces\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "otelcol_processor_incoming_items{processor=\"redaction/pii\",otel_signal=\"traces\"} 1"
+    ));
+}
+
+// ---------------------------------------------------------------- planted secrets
+
+/// A tree of values with secrets planted at leaves.
+#[derive(Clone, Debug)]
+enum Shape {
+    Text(String, Option<usize>, String),
+    Int(i64),
+    Arr(Vec<Shape>),
+    Map(Vec<(String, Shape)>),
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    let filler = "[a-z]{0,6}( [a-z]{1,6}){0,2}";
+    let leaf = prop_oneof![
+        4 => (filler, proptest::option::of(0usize..8), filler).prop_map(|(a, s, b)| Shape::Text(a, s, b)),
+        1 => any::<i64>().prop_map(Shape::Int),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Shape::Arr),
+            prop::collection::vec(("(note|msg|data|a|b)", inner), 0..4).prop_map(Shape::Map),
+        ]
+    })
+}
+
+fn with_check_digit(mut digits: Vec<u8>) -> String {
+    digits.push(0);
+    let check = (0..10).find(|c| {
+        *digits.last_mut().unwrap() = *c;
+        luhn_ok(&digits)
+    });
+    *digits.last_mut().unwrap() = check.unwrap_or(0);
+    digits.iter().map(|d| (b'0' + d) as char).collect()
+}
+
+fn secret() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::collection::vec(0u8..10, 14).prop_map(|mut d| {
+            d.insert(0, 4);
+            with_check_digit(d)
+        }),
+        prop::collection::vec(0u8..10, 14).prop_map(|mut d| {
+            d.insert(0, 5);
+            d.insert(1, 3);
+            let c = with_check_digit(d[..15].to_vec());
+            format!("{} {} {} {}", &c[0..4], &c[4..8], &c[8..12], &c[12..16])
+        }),
+        "[a-z]{3,8}\\.[a-z]{2,6}@[a-z]{3,8}\\.(com|org|io)",
+        "AKIA[A-Z0-9]{16}",
+        "eyJ[A-Za-z0-9]{10,20}\\.eyJ[A-Za-z0-9]{10,20}\\.[A-Za-z0-9_-]{10,30}",
+    ]
+}
+
+fn build(s: &Shape, secrets: &[String]) -> AnyValue {
+    match s {
+        Shape::Text(a, idx, b) => {
+            let mid = idx
+                .map(|i| secrets[i % secrets.len()].as_str())
+                .unwrap_or("");
+            string(format!("{a} {mid}, {b}"))
+        }
+        Shape::Int(i) => int(*i),
+        Shape::Arr(v) => array(v.iter().map(|x| build(x, secrets)).collect()),
+        Shape::Map(kvs) => kvlist(
+            kvs.iter()
+                .map(|(k, v)| key_value(k.clone(), build(v, secrets)))
+                .collect(),
+        ),
+    }
+}
+
+fn attrs_from(shapes: &[Shape], secrets: &[String]) -> Vec<KeyValue> {
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| key_value(format!("attr{i}"), build(s, secrets)))
+        .collect()
+}
+
+fn text(shapes: &[Shape], secrets: &[String]) -> String {
+    shapes
+        .iter()
+        .map(|s| attrs::to_text(&build(s, secrets)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every level of every signal, built from the same planted shapes.
+fn planted(shapes: &[Shape], secrets: &[String]) -> Vec<Signal> {
+    let a = || attrs_from(shapes, secrets);
+    let scope = || {
+        Some(InstrumentationScope {
+            attributes: a(),
+            ..Default::default()
+        })
+    };
+    let resource = || {
+        Some(Resource {
+            attributes: a(),
+            ..Default::default()
+        })
+    };
+    let traces = Signal::Traces(vec![ResourceSpans {
+        resource: resource(),
+        scope_spans: vec![ScopeSpans {
+            scope: scope(),
+            spans: vec![Span {
+                name: text(shapes, secrets),
+                attributes: a(),
+                status: Some(Status {
+                    message: text(shapes, secrets),
+                    code: 2,
+                }),
+                events: vec![span::Event {
+                    name: text(shapes, secrets),
+                    attributes: a(),
+                    ..Default::default()
+                }],
+                links: vec![span::Link {
+                    attributes: a(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    let logs = Signal::Logs(vec![ResourceLogs {
+        resource: resource(),
+        scope_logs: vec![ScopeLogs {
+            scope: scope(),
+            log_records: shapes
+                .iter()
+                .map(|s| LogRecord {
+                    body: Some(build(s, secrets)),
+                    attributes: a(),
+                    event_name: text(shapes, secrets),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    let metrics = Signal::Metrics(vec![ResourceMetrics {
+        resource: resource(),
+        scope_metrics: vec![ScopeMetrics {
+            scope: scope(),
+            metrics: vec![Metric {
+                name: "m".into(),
+                data: Some(Data::Gauge(Gauge {
+                    data_points: vec![NumberDataPoint {
+                        attributes: a(),
+                        exemplars: vec![Exemplar {
+                            filtered_attributes: a(),
+                            value: Some(number_data_point::Value::AsInt(1).into_exemplar()),
+                            ..Default::default()
+                        }],
+                        value: Some(number_data_point::Value::AsInt(1)),
+                        ..Default::default()
+                    }],
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    vec![traces, logs, metrics]
+}
+
+trait IntoExemplar {
+    fn into_exemplar(self) -> confluo_pipeline::proto::metrics::exemplar::Value;
+}
+
+impl IntoExemplar for number_data_point::Value {
+    fn into_exemplar(self) -> confluo_pipeline::proto::metrics::exemplar::Value {
+        match self {
+            number_data_point::Value::AsInt(i) => {
+                confluo_pipeline::proto::metrics::exemplar::Value::AsInt(i)
+            }
+            number_data_point::Value::AsDouble(d) => {
+                confluo_pipeline::proto::metrics::exemplar::Value::AsDouble(d)
+            }
+        }
+    }
+}
+
+fn planted_traces(secret: &str) -> Signal {
+    let shapes = vec![Shape::Text("a".into(), Some(0), "b".into())];
+    planted(&shapes, &[secret.to_string()]).remove(0)
+}
+
+fn encodings(s: &Signal) -> (String, Vec<u8>) {
+    let mut json = Vec::new();
+    confluo_pipeline::otlp_json::encode_signal(s, &mut json);
+    let mut proto = Vec::new();
+    s.encode_request(&mut proto);
+    (String::from_utf8(json).expect("utf8 json"), proto)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn planted_secrets_never_survive(
+        secrets in prop::collection::vec(secret(), 1..5),
+        shapes in prop::collection::vec(shape(), 1..4),
+    ) {
+        let r = redactor(&format!("{ALL_DETECTORS}summary: debug"));
+        for mut signal in planted(&shapes, &secrets) {
+            let (json_before, _) = encodings(&signal);
+            r.process(&mut signal);
+            let (json, proto) = encodings(&signal);
+            for s in &secrets {
+                let planted_here = json_before.contains(s.as_str());
+                prop_assert!(!json.contains(s.as_str()), "{} survived in {}", s, json);
+                prop_assert!(!contains(&proto, s.as_bytes()), "{} survived in protobuf", s);
+                if planted_here {
+                    prop_assert!(json.contains(MASK));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scanning_never_panics_and_is_idempotent(s in "\\PC{0,80}") {
+        let r = redactor(ALL_DETECTORS);
+        let once = scan(&r, &s);
+        prop_assert_eq!(scan(&r, &once), once.clone());
+        let _ = sanitize_sql(&s);
+        let _ = sanitize_url(&s, UrlPart::Auto);
+        let _ = sanitize_span_name_urls(&s);
+    }
+}
+
+// ---------------------------------------------------------------- cost
+
+fn bench_spans(n: usize) -> Signal {
+    let span = |i: usize| Span {
+        name: "GET /api/orders".into(),
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        attributes: vec![
+            key_value("http.request.method", string("GET")),
+            key_value("url.path", string("/api/orders/list")),
+            key_value("http.response.status_code", int(200)),
+            key_value("server.address", string("orders.internal.example")),
+            key_value("user_agent.original", string("python-requests/2.31.0")),
+            key_value("net.peer.port", int(44312)),
+            key_value("app.order.count", int(i as i64)),
+            key_value("app.customer.tier", string("gold")),
+            key_value("app.note", string("order placed via mobile checkout")),
+            key_value("thread.name", string("worker-7")),
+        ],
+        ..Default::default()
+    };
+    Signal::Traces(vec![ResourceSpans {
+        resource: Some(Resource::default()),
+        scope_spans: vec![ScopeSpans {
+            spans: (0..n).map(span).collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }])
+}
+
+/// `cargo test -p confluo-processors --release redaction::tests::cost -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn cost_per_span_with_all_detectors() {
+    let r = redactor(ALL_DETECTORS);
+    let template = bench_spans(1000);
+    let rounds = 200;
+    // Pass-through: the same batch copies, no processing.
+    let start = std::time::Instant::now();
+    let mut sink = 0usize;
+    for _ in 0..rounds {
+        let s = template.clone();
+        sink += s.item_count();
+    }
+    let base = start.elapsed();
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        let mut s = template.clone();
+        r.process(&mut s);
+        sink += s.item_count();
+    }
+    let total = start.elapsed();
+    let spans = (rounds * 1000) as f64;
+    let per_span = (total.as_secs_f64() - base.as_secs_f64()) / spans * 1e6;
+    println!(
+        "spans {sink}: pass-through {:.3} µs/span, with redaction {:.3} µs/span, redaction cost {per_span:.3} µs/span",
+        base.as_secs_f64() / spans * 1e6,
+        total.as_secs_f64() / spans * 1e6
+    );
+}
