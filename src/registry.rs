@@ -7,7 +7,10 @@ pub fn registry() -> Registry {
     let mut r = Registry::default();
     r.receiver(confluo_receivers::otlp::OtlpReceiverFactory);
     r.receiver(confluo_receivers::prometheus::PrometheusReceiverFactory);
+    r.receiver(confluo_receivers::jsonlog::JsonLogReceiverFactory);
     r.processor(confluo_processors::batch::BatchFactory);
+    r.processor(confluo_processors::probabilistic_sampler::ProbabilisticSamplerFactory);
+    r.processor(confluo_processors::tail_sampling::TailSamplingFactory);
     r.processor(confluo_processors::redaction::RedactionFactory);
     r.processor(confluo_processors::correlation::CorrelationFactory);
     r.extension(confluo_processors::correlation::CorrelationStoreFactory);
@@ -16,6 +19,7 @@ pub fn registry() -> Registry {
         .exporter(confluo_exporters::debug::DebugFactory)
         .exporter(confluo_exporters::file::FileFactory);
     r.exporter(confluo_exporters::loki::LokiFactory);
+    r.exporter(confluo_exporters::elasticsearch::ElasticsearchFactory);
     r.connector(confluo_pipeline::connectors::ForwardFactory);
     r.extension(confluo_pipeline::telemetry::server::HealthCheckFactory);
     r.alias(ComponentKind::Exporter, "otlp", "otlp_grpc").alias(

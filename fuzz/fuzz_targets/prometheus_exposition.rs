@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let target = Target::new(
-        vec![("instance".into(), "h:1".into()), ("job".into(), "j".into())],
+        vec![
+            ("instance".into(), "h:1".into()),
+            ("job".into(), "j".into()),
+        ],
         "http".into(),
     );
     let opts = Options {

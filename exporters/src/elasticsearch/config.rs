@@ -203,6 +203,14 @@ fn check_index(name: &str) -> Result<(), String> {
 }
 
 fn parse_base_url(s: &str) -> Result<http::Uri, String> {
+    // Credentials in the URL would end up in log lines and errors; never echo it.
+    if s.split_once("://")
+        .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or("").contains('@'))
+    {
+        return Err(
+            "credentials in the URL are not supported: use `user`/`password` or `api_key`".into(),
+        );
+    }
     let uri: http::Uri = s
         .trim()
         .parse()

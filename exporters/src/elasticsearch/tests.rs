@@ -61,7 +61,7 @@ fn rfc3339_known_values() {
 fn naive(unix_nanos: u64) -> String {
     let mut secs = unix_nanos / 1_000_000_000;
     let mut year = 1970u64;
-    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     loop {
         let len = if leap(year) { 366 } else { 365 } * 86_400;
         if secs < len {
@@ -131,7 +131,9 @@ proptest! {
             prop_assert_eq!(l.len(), 2);
             let action: serde_json::Value = serde_json::from_str(&l[0]).unwrap();
             let index = action["create"]["_index"].as_str().unwrap().to_string();
-            prop_assert!(!index.contains(['-', ' ', '*', '"', '/', ',', '#'].as_ref()) || index.matches('-').count() == 2, "{}", index);
+            prop_assert_eq!(index.matches('-').count(), 2, "{}", index);
+            prop_assert!(!index.contains([' ', '*', '"', '/', ',', '#', '\\', '|', '<', '>', '?', ':']), "{}", index);
+            prop_assert_eq!(index.to_lowercase(), index.clone());
             let doc: serde_json::Value = serde_json::from_str(&l[1]).unwrap();
             prop_assert!(doc.is_object());
         }
@@ -542,6 +544,11 @@ fn config_defaults_and_errors() {
     );
     assert!(check("{endpoint: http://a, logs_index: Logs}").contains("lower case"));
     assert!(check("{endpoint: ftp://a}").contains("http://"));
+    let userinfo = check("{endpoint: \"http://elastic:hunter2@a:9200\"}");
+    assert!(
+        userinfo.contains("credentials") && !userinfo.contains("hunter2"),
+        "{userinfo}"
+    );
     assert!(check("{endpoint: http://a, flush: {byts: 1}}").contains("byts"));
     assert!(check("{endpoint: http://a, cloudid: x}").contains("cloudid"));
     let secret = check("{endpoint: http://a, api_key: \"sec\\nret\"}");
@@ -559,12 +566,15 @@ fn config_defaults_and_errors() {
 
 // ---------------------------------------------------------------- sender
 
+/// Headers and decompressed body of one request.
+type Seen = (http::HeaderMap, Vec<u8>);
+
 #[derive(Clone, Default)]
 struct Server {
     /// Scripted (status, body) answers; 200 `errors:false` when empty.
     answers: Arc<Mutex<VecDeque<(u16, String)>>>,
     /// (headers, decompressed body) of every request.
-    seen: Arc<Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 async fn serve(server: Server) -> String {

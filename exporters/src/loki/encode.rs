@@ -5,9 +5,7 @@
 use super::config::{
     is_valid_tenant, LineFormat, LokiConfig, MetadataConfig, Protocol, DEFAULT_MAX_LABELS,
 };
-use super::proto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
 use confluo_pipeline::attrs;
-use confluo_pipeline::otlp_json::write_json_str;
 use confluo_pipeline::proto::common::{any_value::Value, AnyValue, KeyValue};
 use confluo_pipeline::proto::logs::{LogRecord, ResourceLogs};
 use confluo_pipeline::Signal;
@@ -41,9 +39,12 @@ pub struct Dropped {
 /// `otlptranslator.NormalizeLabel`, which Loki's distributor also applies to
 /// structured metadata names): every character outside `[a-zA-Z0-9_]`
 /// becomes `_`, a leading digit gets `key_`, a single leading `_` gets `key`.
-pub fn normalize_label_name(name: &str) -> String {
-    if name.is_empty() {
-        return String::new();
+pub fn normalize_label_name(name: &str) -> Cow<'_, str> {
+    if name.is_empty() || super::config::is_valid_label_name(name) && !name.starts_with('_') {
+        return Cow::Borrowed(name);
+    }
+    if name.starts_with("__") && super::config::is_valid_label_name(name) {
+        return Cow::Borrowed(name);
     }
     let mut out = String::with_capacity(name.len() + 4);
     let first = name.as_bytes()[0];
@@ -59,7 +60,7 @@ pub fn normalize_label_name(name: &str) -> String {
             '_'
         });
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Appends a Loki/PromQL selector `{a="x", b="y"}`; `labels` sorted by name.
@@ -123,10 +124,19 @@ fn text(v: &AnyValue) -> Cow<'_, str> {
     }
 }
 
+/// The previous record's (group, stream, record labels): consecutive
+/// records usually share a stream, and then no selector is built.
+type LastStream<'a> = Option<(usize, usize, Vec<(&'a str, Cow<'a, str>)>)>;
+
+/// One stream's entries, already in wire form (protobuf `EntryAdapter`
+/// bodies, or JSON `["ns","line",{…}]` arrays) back to back in `buf`: no
+/// per-entry allocation. `idx` locates each entry, for sorting and cutting.
 struct StreamBuf {
     selector: String,
     labels: Vec<(String, String)>,
-    entries: Vec<EntryAdapter>,
+    buf: Vec<u8>,
+    /// (timestamp, start, end) of each entry in `buf`.
+    idx: Vec<(u64, usize, usize)>,
 }
 
 struct Group {
@@ -141,7 +151,31 @@ struct ResourceCtx<'a> {
     labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// How many of `labels` count against `max_labels`.
     counted: usize,
-    meta: Vec<LabelPairAdapter>,
+    meta: Vec<(String, String)>,
+}
+
+/// What one entry is made of, borrowed for the time it is written.
+struct EntryParts<'x> {
+    ts: u64,
+    line: &'x [u8],
+    trace_id: Option<&'x str>,
+    span_id: Option<&'x str>,
+    meta: &'x [(Cow<'x, str>, Cow<'x, str>)],
+    resource_meta: &'x [(String, String)],
+}
+
+impl EntryParts<'_> {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let ids = [("trace_id", self.trace_id), ("span_id", self.span_id)]
+            .into_iter()
+            .filter_map(|(n, v)| Some((n, v?)));
+        ids.chain(self.meta.iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
+            .chain(
+                self.resource_meta
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            )
+    }
 }
 
 /// Turns batches into pushes. Built once from the config.
@@ -164,7 +198,9 @@ pub struct Encoder {
 impl Encoder {
     pub fn new(cfg: &LokiConfig) -> Encoder {
         let resolve = |(attr, label): &(String, Option<String>)| {
-            let label = label.clone().unwrap_or_else(|| normalize_label_name(attr));
+            let label = label
+                .clone()
+                .unwrap_or_else(|| normalize_label_name(attr).into_owned());
             (attr.clone(), label)
         };
         let tenant = cfg.tenant.clone().unwrap_or_default();
@@ -259,10 +295,7 @@ impl Encoder {
             let counts = label != SERVICE_NAME;
             if labels.iter().any(|(n, _)| n == label) || (counts && counted >= self.max_labels) {
                 // A duplicate name, or one label too many: keep the value.
-                meta.push(LabelPairAdapter {
-                    name: label.clone(),
-                    value: value.into_owned(),
-                });
+                meta.push((label.clone(), value.into_owned()));
                 continue;
             }
             counted += usize::from(counts);
@@ -274,10 +307,10 @@ impl Encoder {
                     continue;
                 }
                 let Some(v) = &kv.value else { continue };
-                meta.push(LabelPairAdapter {
-                    name: normalize_label_name(&kv.key),
-                    value: text(v).into_owned(),
-                });
+                meta.push((
+                    normalize_label_name(&kv.key).into_owned(),
+                    text(v).into_owned(),
+                ));
             }
         }
         labels.sort_by(|a, b| a.0.cmp(&b.0));
@@ -289,17 +322,19 @@ impl Encoder {
     }
 
     fn group(&self, rls: &[ResourceLogs], now_ns: u64) -> (Vec<Group>, Dropped) {
+        let json = self.protocol == Protocol::PushJson;
         let mut groups: Vec<Group> = Vec::new();
         let mut dropped = Dropped::default();
         let empty = Vec::new();
         let mut selector = String::with_capacity(128);
-        // Labels a record adds to its resource's: (name, value).
+        // Scratch space reused by every record: no allocation per entry.
         let mut extra: Vec<(&str, Cow<str>)> = Vec::new();
+        let mut meta: Vec<(Cow<str>, Cow<str>)> = Vec::new();
+        let mut line: Vec<u8> = Vec::with_capacity(512);
         for rl in rls {
             let res_attrs = rl.resource.as_ref().map_or(&empty, |r| &r.attributes);
             let res = self.resource_ctx(res_attrs);
-            // The previous record's stream, reused while its labels repeat.
-            let mut last: Option<(usize, usize, Vec<(&str, Cow<str>)>)> = None;
+            let mut last: LastStream = None;
             for sl in &rl.scope_logs {
                 for rec in &sl.log_records {
                     let tenant = match self.tenant_of(res_attrs, &rec.attributes) {
@@ -309,15 +344,7 @@ impl Encoder {
                             continue;
                         }
                     };
-                    let mut meta: Vec<LabelPairAdapter> = Vec::with_capacity(res.meta.len() + 3);
-                    if self.meta.trace_context {
-                        if attrs::is_valid_trace_id(&rec.trace_id) {
-                            meta.push(pair("trace_id", hex::encode(&rec.trace_id)));
-                        }
-                        if attrs::is_valid_span_id(&rec.span_id) {
-                            meta.push(pair("span_id", hex::encode(&rec.span_id)));
-                        }
-                    }
+                    meta.clear();
                     // The record's own labels, capped and unique.
                     extra.clear();
                     let mut counted = res.counted;
@@ -334,7 +361,7 @@ impl Encoder {
                             || extra.iter().any(|(n, _)| *n == name);
                         let counts = name != SERVICE_NAME;
                         if taken || (counts && counted >= self.max_labels) {
-                            meta.push(pair(name, value.into_owned()));
+                            meta.push((Cow::Borrowed(name), value));
                             continue;
                         }
                         counted += usize::from(counts);
@@ -343,21 +370,36 @@ impl Encoder {
                     }
                     if !level_is_label {
                         if let Some(l) = &level {
-                            if !meta.iter().any(|p| p.name == "level") {
-                                meta.push(pair("level", l.to_string()));
+                            if !meta.iter().any(|(n, _)| n == "level") {
+                                meta.push((Cow::Borrowed("level"), l.clone()));
                             }
                         }
                     }
-                    let line = self.line(rec, &mut meta);
-                    meta.extend(res.meta.iter().cloned());
+                    line.clear();
+                    self.line(rec, &mut line, &mut meta);
+                    let mut trace_hex = [0u8; 32];
+                    let mut span_hex = [0u8; 16];
+                    let (trace_id, span_id) = if self.meta.trace_context {
+                        (
+                            attrs::is_valid_trace_id(&rec.trace_id)
+                                .then(|| hex_into(&rec.trace_id, &mut trace_hex)),
+                            attrs::is_valid_span_id(&rec.span_id)
+                                .then(|| hex_into(&rec.span_id, &mut span_hex)),
+                        )
+                    } else {
+                        (None, None)
+                    };
                     let ts = match (rec.time_unix_nano, rec.observed_time_unix_nano) {
                         (0, 0) => now_ns,
                         (0, t) | (t, _) => t,
                     };
-                    let entry = EntryAdapter {
-                        timestamp: Some(Timestamp::from_unix_nanos(ts)),
-                        line,
-                        structured_metadata: meta,
+                    let parts = EntryParts {
+                        ts,
+                        line: &line,
+                        trace_id,
+                        span_id,
+                        meta: &meta,
+                        resource_meta: &res.meta,
                     };
 
                     let gi = match groups
@@ -374,65 +416,68 @@ impl Encoder {
                             groups.len() - 1
                         }
                     };
-                    if let Some((lg, ls, lextra)) = &last {
-                        if *lg == gi && *lextra == extra {
-                            groups[gi].streams[*ls].entries.push(entry);
-                            continue;
-                        }
-                    }
-                    let mut merged: Vec<(&str, &str)> =
-                        Vec::with_capacity(res.labels.len() + extra.len() + 1);
-                    merged.extend(res.labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
-                    merged.extend(extra.iter().map(|(n, v)| (*n, v.as_ref())));
-                    if merged.is_empty() {
-                        // Loki refuses a stream without labels.
-                        merged.push((SERVICE_NAME, UNKNOWN_SERVICE));
-                    }
-                    merged.sort_by(|a, b| a.0.cmp(b.0));
-                    selector.clear();
-                    write_selector(&mut selector, &merged);
-                    let g = &mut groups[gi];
-                    let si = match g.index.get(selector.as_str()) {
-                        Some(&i) => i,
-                        None => {
-                            g.streams.push(StreamBuf {
-                                selector: selector.clone(),
-                                labels: merged
-                                    .iter()
-                                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                                    .collect(),
-                                entries: Vec::new(),
-                            });
-                            g.index.insert(selector.clone(), g.streams.len() - 1);
-                            g.streams.len() - 1
+                    let si = match &last {
+                        Some((lg, ls, lextra)) if *lg == gi && *lextra == extra => *ls,
+                        _ => {
+                            let mut merged: Vec<(&str, &str)> =
+                                Vec::with_capacity(res.labels.len() + extra.len() + 1);
+                            merged.extend(res.labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+                            merged.extend(extra.iter().map(|(n, v)| (*n, v.as_ref())));
+                            if merged.is_empty() {
+                                // Loki refuses a stream without labels.
+                                merged.push((SERVICE_NAME, UNKNOWN_SERVICE));
+                            }
+                            merged.sort_by(|a, b| a.0.cmp(b.0));
+                            selector.clear();
+                            write_selector(&mut selector, &merged);
+                            let g = &mut groups[gi];
+                            let si = match g.index.get(selector.as_str()) {
+                                Some(&i) => i,
+                                None => {
+                                    g.streams.push(StreamBuf {
+                                        selector: selector.clone(),
+                                        labels: merged
+                                            .iter()
+                                            .map(|(n, v)| (n.to_string(), v.to_string()))
+                                            .collect(),
+                                        buf: Vec::new(),
+                                        idx: Vec::new(),
+                                    });
+                                    g.index.insert(selector.clone(), g.streams.len() - 1);
+                                    g.streams.len() - 1
+                                }
+                            };
+                            last = Some((gi, si, extra.clone()));
+                            si
                         }
                     };
-                    g.streams[si].entries.push(entry);
-                    last = Some((gi, si, extra.clone()));
+                    let st = &mut groups[gi].streams[si];
+                    let start = st.buf.len();
+                    if json {
+                        write_json_entry(&mut st.buf, &parts);
+                    } else {
+                        write_proto_entry(&mut st.buf, &parts);
+                    }
+                    st.idx.push((ts, start, st.buf.len()));
                 }
-            }
-        }
-        for g in &mut groups {
-            for s in &mut g.streams {
-                sort_entries(&mut s.entries);
             }
         }
         (groups, dropped)
     }
 
-    /// The line of a record; attributes that do not go into the line (raw
-    /// format) are added to `meta`.
-    fn line(&self, rec: &LogRecord, meta: &mut Vec<LabelPairAdapter>) -> String {
+    /// Writes the line of a record into `out`; attributes that do not go
+    /// into the line (raw format) are added to `meta`.
+    fn line<'a>(
+        &self,
+        rec: &'a LogRecord,
+        out: &mut Vec<u8>,
+        meta: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    ) {
         let is_label = |key: &str| self.attr_labels.iter().any(|(a, _)| a == key);
-        let mut out: Vec<u8> = Vec::new();
         match self.line_format {
-            LineFormat::Json => {
-                out.reserve(64 + rec.attributes.len() * 32);
-                write_json_line(&mut out, rec.body.as_ref(), &rec.attributes, &is_label);
-            }
+            LineFormat::Json => write_json_line(out, rec.body.as_ref(), &rec.attributes, &is_label),
             LineFormat::Logfmt => {
-                out.reserve(64 + rec.attributes.len() * 32);
-                write_logfmt_line(&mut out, rec.body.as_ref(), &rec.attributes, &is_label);
+                write_logfmt_line(out, rec.body.as_ref(), &rec.attributes, &is_label)
             }
             LineFormat::Raw => {
                 for kv in &rec.attributes {
@@ -440,62 +485,78 @@ impl Encoder {
                         continue;
                     }
                     if let Some(v) = &kv.value {
-                        meta.push(LabelPairAdapter {
-                            name: normalize_label_name(&kv.key),
-                            value: text(v).into_owned(),
-                        });
+                        meta.push((normalize_label_name(&kv.key), text(v)));
                     }
                 }
-                return rec.body.as_ref().map(attrs::to_text).unwrap_or_default();
+                if let Some(b) = &rec.body {
+                    out.extend_from_slice(text(b).as_bytes());
+                }
             }
         }
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
-    /// Cuts a tenant's streams into pushes under `max_push_bytes`.
+    /// Sorts each stream's entries by time and cuts a tenant's streams into
+    /// pushes of at most `max_push_bytes` (a single larger entry goes alone).
     fn serialize(&self, g: Group, out: &mut Vec<Push>) {
         let json = self.protocol == Protocol::PushJson;
-        let mut batch = PushBuilder::new(json, g.tenant.clone());
-        for s in g.streams {
-            let overhead = if json {
-                32 + s
-                    .labels
-                    .iter()
-                    .map(|(n, v)| n.len() + v.len() + 6)
-                    .sum::<usize>()
+        let max = self.max_push_bytes;
+        let mut body: Vec<u8> = Vec::new();
+        let mut items = 0usize;
+        let flush = |body: &mut Vec<u8>, items: &mut usize, out: &mut Vec<Push>| {
+            if *items == 0 {
+                return;
+            }
+            if json {
+                body.extend_from_slice(JSON_SUFFIX);
+            }
+            out.push(Push {
+                tenant: g.tenant.clone(),
+                items: std::mem::take(items),
+                body: std::mem::take(body),
+            });
+        };
+        for mut s in g.streams {
+            // Stable, and skipped when already in order (the usual case).
+            if s.idx.windows(2).any(|w| w[0].0 > w[1].0) {
+                s.idx.sort_by_key(|e| e.0);
+            }
+            let head = if json {
+                JSON_PREFIX.len()
+                    + 32
+                    + s.labels
+                        .iter()
+                        .map(|(n, v)| n.len() + v.len() + 6)
+                        .sum::<usize>()
             } else {
-                s.selector.len() + 8
+                // Stream tag and length, labels field.
+                1 + 10 + 1 + varint_len(s.selector.len() as u64) + s.selector.len()
             };
-            let mut part: Vec<EntryAdapter> = Vec::new();
-            let mut part_size = 0;
-            for e in s.entries {
+            let mut first = 0;
+            let mut part = 0;
+            for k in 0..s.idx.len() {
+                let (_, a, b) = s.idx[k];
                 let size = if json {
-                    json_entry_size(&e)
+                    b - a + 1
                 } else {
-                    e.encoded_len() + 6
+                    1 + varint_len((b - a) as u64) + (b - a)
                 };
-                let fits = batch.size + overhead + part_size + size <= self.max_push_bytes;
-                if !fits && (!part.is_empty() || batch.size > 0) {
-                    if !part.is_empty() {
-                        batch.add(&s.selector, &s.labels, std::mem::take(&mut part));
-                        batch.size += overhead + part_size;
+                if body.len() + head + part + size > max && (k > first || !body.is_empty()) {
+                    if k > first {
+                        emit_part(&mut body, json, &s, &s.idx[first..k]);
+                        items += k - first;
                     }
-                    out.push(batch.finish());
-                    batch = PushBuilder::new(json, g.tenant.clone());
-                    part_size = 0;
+                    flush(&mut body, &mut items, out);
+                    first = k;
+                    part = 0;
                 }
-                part_size += size;
-                part.push(e);
+                part += size;
             }
-            if !part.is_empty() {
-                batch.add(&s.selector, &s.labels, part);
-                batch.size += overhead + part_size;
+            if first < s.idx.len() {
+                emit_part(&mut body, json, &s, &s.idx[first..]);
+                items += s.idx.len() - first;
             }
         }
-        if batch.items > 0 {
-            out.push(batch.finish());
-        }
+        flush(&mut body, &mut items, out);
     }
 
     /// Loki's OTLP endpoint: export requests, one per tenant (taken from
@@ -548,130 +609,263 @@ impl Encoder {
     }
 }
 
-fn pair(name: &str, value: String) -> LabelPairAdapter {
-    LabelPairAdapter {
-        name: name.to_string(),
-        value,
+/// Lower-case hex of an id into `buf` (32 or 16 bytes), as a `&str`.
+fn hex_into<'b>(id: &[u8], buf: &'b mut [u8]) -> &'b str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = id.len().min(buf.len() / 2);
+    for (i, b) in id[..n].iter().enumerate() {
+        buf[2 * i] = HEX[(b >> 4) as usize];
+        buf[2 * i + 1] = HEX[(b & 15) as usize];
     }
-}
-
-/// Stable sort by timestamp, skipped when already in order (the usual case).
-pub fn sort_entries(entries: &mut [EntryAdapter]) {
-    if entries.windows(2).any(|w| w[0].timestamp > w[1].timestamp) {
-        entries.sort_by_key(|e| e.timestamp);
-    }
-}
-
-fn json_entry_size(e: &EntryAdapter) -> usize {
-    // Escaping can grow a line; an eighth is a fair allowance for log text.
-    e.line.len()
-        + e.line.len() / 8
-        + 32
-        + e.structured_metadata
-            .iter()
-            .map(|p| p.name.len() + p.value.len() + 6)
-            .sum::<usize>()
-}
-
-/// Builds one push body.
-struct PushBuilder {
-    json: bool,
-    tenant: Option<Arc<str>>,
-    /// Estimated bytes so far.
-    size: usize,
-    items: usize,
-    proto: PushRequest,
-    body: Vec<u8>,
-}
-
-impl PushBuilder {
-    fn new(json: bool, tenant: Option<Arc<str>>) -> PushBuilder {
-        PushBuilder {
-            json,
-            tenant,
-            size: 0,
-            items: 0,
-            proto: PushRequest::default(),
-            body: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, selector: &str, labels: &[(String, String)], entries: Vec<EntryAdapter>) {
-        self.items += entries.len();
-        if self.json {
-            if self.body.is_empty() {
-                self.body.extend_from_slice(JSON_PREFIX);
-            } else {
-                self.body.push(b',');
-            }
-            write_json_stream(&mut self.body, labels, &entries);
-        } else {
-            self.proto.streams.push(StreamAdapter {
-                labels: selector.to_string(),
-                entries,
-                hash: 0,
-            });
-        }
-    }
-
-    fn finish(self) -> Push {
-        let body = if self.json {
-            let mut body = self.body;
-            if body.is_empty() {
-                body.extend_from_slice(JSON_PREFIX);
-            }
-            body.extend_from_slice(JSON_SUFFIX);
-            body
-        } else {
-            self.proto.encode_to_vec()
-        };
-        Push {
-            tenant: self.tenant,
-            items: self.items,
-            body,
-        }
-    }
+    std::str::from_utf8(&buf[..2 * n]).unwrap_or_default()
 }
 
 pub const JSON_PREFIX: &[u8] = br#"{"streams":["#;
 pub const JSON_SUFFIX: &[u8] = b"]}";
 
-/// `{"stream":{labels},"values":[["<ns>","<line>",{metadata}],…]}`; the
-/// timestamp is a string (a number gets a 400 from Loki).
-fn write_json_stream(out: &mut Vec<u8>, labels: &[(String, String)], entries: &[EntryAdapter]) {
-    out.extend_from_slice(br#"{"stream":{"#);
-    for (i, (n, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_json_str(out, n);
-        out.push(b':');
-        write_json_str(out, v);
+fn varint_len(v: u64) -> usize {
+    // 1 byte per 7 bits, at least one.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
     }
-    out.extend_from_slice(br#"},"values":["#);
-    for (i, e) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    out.push(v as u8);
+}
+
+/// Length of a `string` field on the wire (omitted when empty, as proto3).
+fn str_field_len(s: &[u8]) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        1 + varint_len(s.len() as u64) + s.len()
+    }
+}
+
+fn put_str_field(out: &mut Vec<u8>, key: u8, s: &[u8]) {
+    if !s.is_empty() {
+        out.push(key);
+        put_varint(out, s.len() as u64);
+        out.extend_from_slice(s);
+    }
+}
+
+// Wire keys (field number << 3 | wire type) of `logproto`, see proto.rs.
+const KEY_1_LEN: u8 = 0x0a; // PushRequest.streams, StreamAdapter.labels, EntryAdapter.timestamp, LabelPair.name
+const KEY_2_LEN: u8 = 0x12; // StreamAdapter.entries, EntryAdapter.line, LabelPair.value
+const KEY_3_LEN: u8 = 0x1a; // EntryAdapter.structuredMetadata
+const KEY_1_VARINT: u8 = 0x08; // Timestamp.seconds
+const KEY_2_VARINT: u8 = 0x10; // Timestamp.nanos
+
+/// An `EntryAdapter` message body (without its own key and length).
+fn write_proto_entry(out: &mut Vec<u8>, e: &EntryParts) {
+    let secs = e.ts / 1_000_000_000;
+    let nanos = e.ts % 1_000_000_000;
+    let ts_len = if secs > 0 { 1 + varint_len(secs) } else { 0 }
+        + if nanos > 0 { 1 + varint_len(nanos) } else { 0 };
+    out.push(KEY_1_LEN);
+    put_varint(out, ts_len as u64);
+    if secs > 0 {
+        out.push(KEY_1_VARINT);
+        put_varint(out, secs);
+    }
+    if nanos > 0 {
+        out.push(KEY_2_VARINT);
+        put_varint(out, nanos);
+    }
+    put_str_field(out, KEY_2_LEN, e.line);
+    for (name, value) in e.pairs() {
+        let len = str_field_len(name.as_bytes()) + str_field_len(value.as_bytes());
+        out.push(KEY_3_LEN);
+        put_varint(out, len as u64);
+        put_str_field(out, KEY_1_LEN, name.as_bytes());
+        put_str_field(out, KEY_2_LEN, value.as_bytes());
+    }
+}
+
+/// A JSON push value: `["<ns>","<line>"]` or with `{metadata}` third; the
+/// timestamp is a string (a number gets a 400 from Loki).
+fn write_json_entry(out: &mut Vec<u8>, e: &EntryParts) {
+    out.extend_from_slice(b"[\"");
+    out.extend_from_slice(e.ts.to_string().as_bytes());
+    out.extend_from_slice(b"\",");
+    write_json_string(out, &String::from_utf8_lossy(e.line));
+    let mut first = true;
+    for (name, value) in e.pairs() {
+        out.extend_from_slice(if first { b",{" } else { b"," });
+        first = false;
+        write_json_string(out, name);
+        out.push(b':');
+        write_json_string(out, value);
+    }
+    if !first {
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// Appends one stream holding `entries` of `s` to a push body.
+fn emit_part(body: &mut Vec<u8>, json: bool, s: &StreamBuf, entries: &[(u64, usize, usize)]) {
+    if json {
+        if body.is_empty() {
+            body.extend_from_slice(JSON_PREFIX);
+        } else {
+            body.push(b',');
         }
-        out.extend_from_slice(b"[\"");
-        out.extend_from_slice(e.unix_nanos().to_string().as_bytes());
-        out.extend_from_slice(b"\",");
-        write_json_str(out, &e.line);
-        if !e.structured_metadata.is_empty() {
-            out.extend_from_slice(b",{");
-            for (j, p) in e.structured_metadata.iter().enumerate() {
-                if j > 0 {
+        body.extend_from_slice(br#"{"stream":{"#);
+        for (i, (n, v)) in s.labels.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            write_json_string(body, n);
+            body.push(b':');
+            write_json_string(body, v);
+        }
+        body.extend_from_slice(br#"},"values":["#);
+        for (i, &(_, a, b)) in entries.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&s.buf[a..b]);
+        }
+        body.extend_from_slice(b"]}");
+    } else {
+        let labels = s.selector.as_bytes();
+        let content = str_field_len(labels)
+            + entries
+                .iter()
+                .map(|&(_, a, b)| 1 + varint_len((b - a) as u64) + (b - a))
+                .sum::<usize>();
+        body.push(KEY_1_LEN);
+        put_varint(body, content as u64);
+        put_str_field(body, KEY_1_LEN, labels);
+        for &(_, a, b) in entries {
+            body.push(KEY_2_LEN);
+            put_varint(body, (b - a) as u64);
+            body.extend_from_slice(&s.buf[a..b]);
+        }
+    }
+}
+
+/// Whether any byte of `w` is `"`, `\` or a control character (SWAR: eight
+/// bytes per test, the usual case being none).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(LO * 0x20) & !w & HI;
+    let q = w ^ (LO * u64::from(b'"'));
+    let quote = q.wrapping_sub(LO) & !q & HI;
+    let bs = w ^ (LO * u64::from(b'\\'));
+    let backslash = bs.wrapping_sub(LO) & !bs & HI;
+    (control | quote | backslash) != 0
+}
+
+/// A JSON string (RFC 8259), scanning eight bytes at a time: log lines are
+/// mostly plain text, and this is the hottest loop of the encoder.
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    let escape = |out: &mut Vec<u8>, j: usize, start: &mut usize| {
+        let b = bytes[j];
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => {
+                out.extend_from_slice(&bytes[*start..j]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
+                *start = j + 1;
+                return;
+            }
+            _ => return,
+        };
+        out.extend_from_slice(&bytes[*start..j]);
+        out.extend_from_slice(short);
+        *start = j + 1;
+    };
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        if needs_escape(u64::from_le_bytes(word)) {
+            for j in i..i + 8 {
+                escape(out, j, &mut start);
+            }
+        }
+        i += 8;
+    }
+    if i < bytes.len() {
+        // The tail, padded with a byte that never needs escaping.
+        let mut word = [b'a'; 8];
+        word[..bytes.len() - i].copy_from_slice(&bytes[i..]);
+        if needs_escape(u64::from_le_bytes(word)) {
+            for j in i..bytes.len() {
+                escape(out, j, &mut start);
+            }
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// A value as natural JSON (as `attrs::write_json`), with the fast string
+/// writer and no allocation for numbers.
+pub fn write_json_value(out: &mut Vec<u8>, v: &AnyValue) {
+    use std::io::Write;
+    match &v.value {
+        Some(Value::StringValue(s)) => write_json_string(out, s),
+        Some(Value::IntValue(i)) => {
+            let _ = write!(out, "{i}");
+        }
+        Some(Value::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Some(Value::DoubleValue(d)) if d.is_finite() => {
+            let _ = write!(out, "{d}");
+        }
+        Some(Value::ArrayValue(a)) => {
+            out.push(b'[');
+            for (i, item) in a.values.iter().enumerate() {
+                if i > 0 {
                     out.push(b',');
                 }
-                write_json_str(out, &p.name);
+                write_json_value(out, item);
+            }
+            out.push(b']');
+        }
+        Some(Value::KvlistValue(kv)) => {
+            out.push(b'{');
+            for (i, e) in kv.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_string(out, &e.key);
                 out.push(b':');
-                write_json_str(out, &p.value);
+                match &e.value {
+                    Some(v) => write_json_value(out, v),
+                    None => out.extend_from_slice(b"null"),
+                }
             }
             out.push(b'}');
         }
-        out.push(b']');
+        _ => attrs::write_json(v, out),
     }
-    out.extend_from_slice(b"]}");
 }
 
 /// The `json` line: the body's keys when it is a map, else `"body"`, then
@@ -689,10 +883,10 @@ pub fn write_json_line(
             out.push(b',');
         }
         first = false;
-        write_json_str(out, key);
+        write_json_string(out, key);
         out.push(b':');
         match v {
-            Some(v) => attrs::write_json(v, out),
+            Some(v) => write_json_value(out, v),
             None => out.extend_from_slice(b"null"),
         }
     };

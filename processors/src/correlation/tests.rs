@@ -107,6 +107,18 @@ fn ctx_with_store(store_yaml: &str) -> ComponentContext {
     ctx
 }
 
+fn named_store(ctx: &ComponentContext) -> Arc<CorrelationStore> {
+    let ext = ctx
+        .extensions
+        .get(&"correlation_store/t".parse().unwrap())
+        .unwrap();
+    ext.as_any()
+        .downcast_ref::<CorrelationStoreExtension>()
+        .unwrap()
+        .store
+        .clone()
+}
+
 fn pair(extra: &str) -> Pair {
     let ctx = ctx_with_store("ttl: 1m");
     pair_in(&ctx, &format!("store: correlation_store/t\n{extra}"))
@@ -677,26 +689,23 @@ async fn instances_share_the_default_store_and_named_stores_are_separate() {
 async fn store_ttl_applies_to_joins() {
     let ctx = ctx_with_store("ttl: 50ms");
     let p = pair_in(&ctx, "store: correlation_store/t\nhold: {max_wait: 0}");
+    let store = named_store(&ctx);
     p.traces.consume(server_span("R")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(store.lookup("R", Instant::now()).is_some());
+    eventually(|| store.lookup("R", Instant::now()).is_none()).await;
     p.logs.consume(req_log("R")).await.unwrap();
     assert!(p.log_sink.logs()[0].1.trace_id.is_empty());
+    assert_eq!(
+        metric(&p.ctx, "otelcol_processor_correlation_unjoined"),
+        1.0
+    );
 }
 
 #[tokio::test]
 async fn waiters_are_cleaned_up() {
     let ctx = ctx_with_store("ttl: 1m");
     let p = pair_in(&ctx, "store: correlation_store/t\nhold: {max_wait: 30ms}");
-    let ext = ctx
-        .extensions
-        .get(&"correlation_store/t".parse().unwrap())
-        .unwrap();
-    let store = ext
-        .as_any()
-        .downcast_ref::<CorrelationStoreExtension>()
-        .unwrap()
-        .store
-        .clone();
+    let store = named_store(&ctx);
     for i in 0..50 {
         p.logs.consume(req_log(&format!("w{i}"))).await.unwrap();
     }

@@ -81,7 +81,7 @@ fn compile(option: &str, patterns: &[&str]) -> Result<Option<Regex>, BuildError>
         if let Err(e) = Regex::new(p) {
             return Err(BuildError {
                 option: format!("{option}[{i}]"),
-                message: format!("invalid regular expression: {e}"),
+                message: format!("invalid regular expression {p:?}: {}", regex_error(&e)),
             });
         }
     }
@@ -89,6 +89,21 @@ fn compile(option: &str, patterns: &[&str]) -> Result<Option<Regex>, BuildError>
         option: option.to_string(),
         message: format!("cannot compile the patterns together: {e}"),
     })
+}
+
+/// The one-line reason of a regex error (the syntax error's own text is a
+/// multi-line diagram).
+fn regex_error(e: &regex_automata::meta::BuildError) -> String {
+    match e.syntax_error() {
+        Some(syntax) => {
+            let text = syntax.to_string();
+            text.lines()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(&text)
+                .to_string()
+        }
+        None => e.to_string(),
+    }
 }
 
 impl Redactor {
@@ -304,7 +319,8 @@ impl Redactor {
     }
 
     fn is_ignored(&self, key: &str) -> bool {
-        self.ignored_keys.contains(key)
+        // The emptiness check spares hashing the key in the common case.
+        (!self.ignored_keys.is_empty() && self.ignored_keys.contains(key))
             || self
                 .ignored_key_patterns
                 .as_ref()

@@ -106,7 +106,10 @@ fn config_errors_are_reported_at_their_option() {
     let errs = check("blocked_values: ['ok', '(unclosed']\nallowed_keys: [a]");
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].contains("blocked_values[1]"), "{errs:?}");
-    assert!(errs[0].contains("invalid regular expression"), "{errs:?}");
+    assert!(
+        errs[0].contains("invalid regular expression \"(unclosed\": unclosed group"),
+        "{errs:?}"
+    );
 
     let errs = check("blocked_key_patterns: ['[']\nignored_key_patterns: ['(']");
     assert_eq!(errs.len(), 2, "{errs:?}");
@@ -997,33 +1000,100 @@ fn bench_spans(n: usize) -> Signal {
     }])
 }
 
+/// This thread's CPU time in ns (Linux schedstat), so that other load on
+/// the machine does not count; None elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `cargo test -p confluo-processors --release redaction::tests::cost -- --ignored --nocapture`
+///
+/// Times only the processing (copies are made before the clock starts);
+/// the pass-through baseline visits the same attribute maps without
+/// changing them.
 #[test]
 #[ignore]
 fn cost_per_span_with_all_detectors() {
     let r = redactor(ALL_DETECTORS);
-    let template = bench_spans(1000);
-    let rounds = 200;
-    // Pass-through: the same batch copies, no processing.
+    let per_batch = 1000;
+    let rounds = 300;
+    let template = bench_spans(per_batch);
+    // The detectors are live: a planted card is masked.
+    let mut probe = span_with(vec![key_value("n", string("4111111111111111"))]);
+    r.process(&mut probe);
+    assert_eq!(str_of(span_attrs(&probe), "n"), Some("****"));
+
+    let mut batches: Vec<Signal> = (0..rounds).map(|_| template.clone()).collect();
     let start = std::time::Instant::now();
-    let mut sink = 0usize;
-    for _ in 0..rounds {
-        let s = template.clone();
-        sink += s.item_count();
+    let mut visited = 0usize;
+    for b in &mut batches {
+        confluo_pipeline::attrs::for_each_attributes_mut(b, &mut |_, a| visited += a.len());
     }
     let base = start.elapsed();
+
+    let mut batches: Vec<Signal> = (0..rounds).map(|_| template.clone()).collect();
     let start = std::time::Instant::now();
-    for _ in 0..rounds {
-        let mut s = template.clone();
-        r.process(&mut s);
-        sink += s.item_count();
+    let cpu_start = thread_cpu_ns();
+    let mut stats = Stats::default();
+    for b in &mut batches {
+        stats.masked += r.process(b).masked;
     }
     let total = start.elapsed();
-    let spans = (rounds * 1000) as f64;
-    let per_span = (total.as_secs_f64() - base.as_secs_f64()) / spans * 1e6;
-    println!(
-        "spans {sink}: pass-through {:.3} µs/span, with redaction {:.3} µs/span, redaction cost {per_span:.3} µs/span",
-        base.as_secs_f64() / spans * 1e6,
-        total.as_secs_f64() / spans * 1e6
+    let cpu = cpu_start
+        .zip(thread_cpu_ns())
+        .map(|(a, b)| (b - a) as f64 / 1e9);
+    assert_eq!(
+        batches[0], template,
+        "nothing in the benchmark data is sensitive"
     );
+    let spans = (rounds * per_batch) as f64;
+    let cpu = cpu.unwrap_or(total.as_secs_f64());
+    println!(
+        "{visited} attributes visited; pass-through {:.3} µs/span (wall); redaction (all detectors) {:.3} µs/span wall, {:.3} µs/span CPU = {:.0} spans per CPU-second; masked {}",
+        base.as_secs_f64() / spans * 1e6,
+        total.as_secs_f64() / spans * 1e6,
+        cpu / spans * 1e6,
+        spans / cpu,
+        stats.masked
+    );
+}
+
+#[test]
+#[ignore]
+fn cost_per_detector() {
+    let strs = [
+        "order placed via mobile checkout",
+        "python-requests/2.31.0",
+        "GET",
+        "worker-7",
+        "/api/orders/list",
+    ];
+    for d in [
+        "credit_card",
+        "email",
+        "jwt",
+        "bearer_token",
+        "aws_access_key",
+        "private_key",
+        "password_keys",
+        "credit_card, email, jwt, bearer_token, aws_access_key, private_key, password_keys",
+    ] {
+        let r = redactor(&format!("allow_all_keys: true\ndetectors: [{d}]"));
+        let n = 200_000;
+        let start = std::time::Instant::now();
+        let mut allowed = false;
+        let mut hits = 0;
+        for i in 0..n {
+            hits += r.scan_str(strs[i % strs.len()], &mut allowed).is_some() as usize;
+        }
+        println!(
+            "{d}: {:.1} ns/string ({hits})",
+            start.elapsed().as_secs_f64() / n as f64 * 1e9
+        );
+    }
 }

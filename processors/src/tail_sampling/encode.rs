@@ -92,7 +92,7 @@ impl Splitter {
                         .map(|(i, s)| (trace_id(s), i as u32)),
                 );
                 // Stable: spans of a trace keep their order.
-                self.order.sort_by(|a, b| a.0.cmp(&b.0));
+                self.order.sort_by_key(|a| a.0);
                 self.span_lens.clear();
                 self.span_lens
                     .extend(ss.spans.iter().map(|s| s.encoded_len()));
@@ -172,35 +172,7 @@ impl Splitter {
     }
 }
 
-/// Decodes held fragments and appends them to `out`, merging fragments whose
-/// resource and scope are equal so that the output does not repeat them per
-/// trace.
-pub fn decode_into(buf: &[u8], out: &mut Vec<ResourceSpans>) -> Result<(), prost::DecodeError> {
-    // Merging compares decoded trees; past this many distinct resources the
-    // comparisons cost more than the repetition they save.
-    const MAX_MERGE: usize = 32;
-    let req = ExportTraceServiceRequest::decode(buf)?;
-    for rs in req.resource_spans {
-        let found = out
-            .iter_mut()
-            .rev()
-            .take(MAX_MERGE)
-            .find(|o| o.resource == rs.resource && o.schema_url == rs.schema_url);
-        match found {
-            None => out.push(rs),
-            Some(o) => {
-                for ss in rs.scope_spans {
-                    match o
-                        .scope_spans
-                        .iter_mut()
-                        .find(|x| x.scope == ss.scope && x.schema_url == ss.schema_url)
-                    {
-                        Some(x) => x.spans.extend(ss.spans),
-                        None => o.scope_spans.push(ss),
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
+/// Decodes held fragments (a concatenation of them is an export request).
+pub fn decode(buf: &[u8]) -> Result<Vec<ResourceSpans>, prost::DecodeError> {
+    Ok(ExportTraceServiceRequest::decode(buf)?.resource_spans)
 }

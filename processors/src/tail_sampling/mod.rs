@@ -357,33 +357,37 @@ impl TailSamplingProcessor {
             if items.is_empty() {
                 return true;
             }
-            let mut data = Vec::new();
+            // The sampled traces' fragments, concatenated, are the export
+            // request of the emitted batch: decoded once for the tree and
+            // attached so that an OTLP exporter sends them without encoding.
+            let mut request = Vec::with_capacity(items.iter().map(|i| i.buf.len()).sum());
             let mut spans = 0;
             let mut cost = 0;
-            let mut bad = Vec::new();
-            for (i, item) in items.iter().enumerate() {
+            for item in &items {
                 cost += item.cost();
-                if let Err(e) = encode::decode_into(&item.buf, &mut data) {
-                    // Cannot happen for bytes we encoded; never loop on it.
-                    tracing::error!(event = "tail_sampling_decode_failed", processor = %self.id, error = %e);
-                    bad.push(i);
-                } else {
-                    spans += item.spans;
-                }
+                spans += item.spans;
+                request.extend_from_slice(&item.buf);
             }
-            let signal = Signal::Traces(data);
-            let batch = Batch::new(signal);
+            let data = match encode::decode(&request) {
+                Ok(d) => d,
+                Err(e) => {
+                    // Cannot happen for bytes we encoded; never loop on it.
+                    tracing::error!(event = "tail_sampling_decode_failed", processor = %self.id, spans, error = %e);
+                    self.metrics.dropped_spans_rejected.add(spans);
+                    lock(&self.shards[shard]).release_out(cost);
+                    for item in items {
+                        item.acks.settle(Settlement::Failed);
+                    }
+                    continue;
+                }
+            };
+            let batch = Batch::new(Signal::Traces(data)).with_encoded(bytes::Bytes::from(request));
             match self.next.consume(batch).await {
                 Ok(()) => {
                     self.metrics.proc.outgoing.add(spans);
                     lock(&self.shards[shard]).release_out(cost);
-                    for (i, item) in items.into_iter().enumerate() {
-                        let how = if bad.contains(&i) {
-                            Settlement::Failed
-                        } else {
-                            Settlement::Delivered
-                        };
-                        item.acks.settle(how);
+                    for item in items {
+                        item.acks.settle(Settlement::Delivered);
                     }
                 }
                 Err(ConsumeError::Permanent { reason }) => {

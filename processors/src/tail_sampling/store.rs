@@ -332,7 +332,7 @@ impl Shard {
     /// Decides the traces of a popped slot; the sampled ones go to the outbox.
     pub fn decide(&mut self, due: u64, ids: &[TraceId], policies: &Policies, now_sec: u64) {
         for id in ids {
-            if !self.traces.get(id).is_some_and(|e| e.due == due) {
+            if self.traces.get(id).is_none_or(|e| e.due != due) {
                 continue;
             }
             let Some(e) = self.traces.remove(id) else {

@@ -20,6 +20,14 @@ impl Consumer for Sink {
         if self.refuse.load(Ordering::SeqCst) {
             return Err(ConsumeError::retryable("full"));
         }
+        // The attached request bytes must be exactly the batch's data.
+        let encoded = batch
+            .encoded()
+            .expect("emitted batches carry their request bytes");
+        assert_eq!(
+            &Signal::Traces(encode::decode(encoded).unwrap()),
+            batch.signal()
+        );
         self.got.lock().unwrap().push(batch.take_signal());
         Ok(())
     }
@@ -163,7 +171,7 @@ fn with_policies(policies: &str) -> String {
 }
 
 #[tokio::test(start_paused = true)]
-async fn always_sample_merges_fragments_arriving_out_of_order_and_waits() {
+async fn always_sample_keeps_whole_traces_arriving_out_of_order_and_waits() {
     let h = Harness::new(&with_policies("  - {name: all, type: always_sample}\n"));
     h.send(vec![span(1, 3, 20, 30), span(2, 1, 0, 5)]).await;
     pass(300).await;
@@ -177,15 +185,10 @@ async fn always_sample_merges_fragments_arriving_out_of_order_and_waits() {
         got,
         BTreeSet::from([(1, 1), (1, 2), (1, 3), (2, 1), (2, 2)])
     );
-    // Fragments of one resource and scope come out merged.
+    // Every fragment keeps its resource, scope and schema URL.
     let out = h.sink.got.lock().unwrap();
     for s in out.iter() {
         let Signal::Traces(rs) = s else { panic!() };
-        assert!(
-            rs.len() <= 2,
-            "one resource per shard batch, got {}",
-            rs.len()
-        );
         for r in rs {
             assert_eq!(r.scope_spans.len(), 1);
             assert_eq!(r.schema_url, "https://opentelemetry.io/schemas/1.21.0");
@@ -426,9 +429,9 @@ async fn probabilistic_keeps_the_configured_share_by_trace_id_hash() {
 
 #[tokio::test(start_paused = true)]
 async fn rate_limiting_counts_spans_per_second() {
-    let h = Harness::new(&format!(
-        "decision_wait: 1s\nnum_shards: 1\npolicies:\n  - {{name: r, type: rate_limiting, rate_limiting: {{spans_per_second: 10}}}}\n"
-    ));
+    let h = Harness::new(
+        "decision_wait: 1s\nnum_shards: 1\npolicies:\n  - {name: r, type: rate_limiting, rate_limiting: {spans_per_second: 10}}\n",
+    );
     for t in 1..=3 {
         h.send((1..=4).map(|i| span(t, i, 0, 1)).collect()).await;
     }
@@ -537,9 +540,9 @@ policies:
 
 #[tokio::test(start_paused = true)]
 async fn late_spans_follow_the_cached_decision() {
-    let h = Harness::new(&format!(
-        "decision_wait: 1s\nnum_shards: 2\ndecision_cache: {{sampled_cache_size: 100, non_sampled_cache_size: 100}}\npolicies:\n  - {{name: e, type: status_code, status_code: {{status_codes: [ERROR]}}}}\n"
-    ));
+    let h = Harness::new(
+        "decision_wait: 1s\nnum_shards: 2\ndecision_cache: {sampled_cache_size: 100, non_sampled_cache_size: 100}\npolicies:\n  - {name: e, type: status_code, status_code: {status_codes: [ERROR]}}\n",
+    );
     h.send(vec![
         status(span(1, 1, 0, 1), StatusCode::Error),
         span(2, 1, 0, 1),
@@ -871,13 +874,15 @@ mod props {
             s.split(&input, &policy::Conditions::default());
             let mut out = Vec::new();
             for f in &s.fragments {
-                encode::decode_into(&s.arena[f.start..f.end], &mut out).unwrap();
-                prop_assert_eq!(f.summary.span_count as usize, {
-                    let mut v = Vec::new();
-                    encode::decode_into(&s.arena[f.start..f.end], &mut v).unwrap();
+                let v = encode::decode(&s.arena[f.start..f.end]).unwrap();
+                prop_assert_eq!(
+                    f.summary.span_count as usize,
                     v.iter().flat_map(|r| &r.scope_spans).map(|ss| ss.spans.len()).sum::<usize>()
-                });
+                );
+                out.extend(v);
             }
+            // The whole arena is one export request with the same data.
+            prop_assert_eq!(encode::decode(&s.arena).unwrap(), out.clone());
             let flatten = |rs: &[ResourceSpans]| {
                 let mut v: Vec<(Option<Resource>, Span)> = rs
                     .iter()

@@ -20,7 +20,10 @@ pub use config::{
     HeaderAttribute, HeaderName, HeaderTarget, JsonLogConfig, MappingConfig, NumericLevels,
     DEFAULT_ENDPOINT, DEFAULT_MAX_LINE_SIZE, DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_URL_PATH,
 };
-pub use parse::{parse_time, Invalid, Line, LineError, Mapper};
+pub use parse::{
+    parse_level, parse_span_id, parse_time, parse_trace_id, parse_traceparent, Invalid, Line,
+    LineError, Mapper, Scratch,
+};
 
 use async_trait::async_trait;
 use axum::body::{Body, Bytes, HttpBody};
@@ -432,6 +435,7 @@ pub fn parse_body(
     mut on_reject: impl FnMut(&LineError),
 ) -> Result<ParsedBody, BodyError> {
     let mut out = ParsedBody::default();
+    let mut scratch = parse::Scratch::default();
     let trimmed = parse::trim(body);
     let mut push = |out: &mut ParsedBody, n: usize, r: Result<Line, LineError>| {
         if let Err(e) = &r {
@@ -447,7 +451,7 @@ pub fn parse_body(
                     push(
                         &mut out,
                         i + 1,
-                        mapper.parse_line(parse::trim(el), observed),
+                        mapper.parse_line_with(parse::trim(el), observed, &mut scratch),
                     );
                 }
                 return Ok(out);
@@ -463,12 +467,18 @@ pub fn parse_body(
             _ => {}
         }
     }
+    out.lines
+        .reserve(body.iter().filter(|c| **c == b'\n').count() + 1);
     for (i, line) in body.split(|c| *c == b'\n').enumerate() {
         let line = parse::trim(line);
         if line.is_empty() {
             continue;
         }
-        push(&mut out, i + 1, mapper.parse_line(line, observed));
+        push(
+            &mut out,
+            i + 1,
+            mapper.parse_line_with(line, observed, &mut scratch),
+        );
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@ use confluo_pipeline::proto::common::{
 };
 use confluo_pipeline::proto::logs::LogRecord;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -115,15 +116,30 @@ impl LineError {
 /// The compiled mapping, shared by every request.
 #[derive(Debug)]
 pub struct Mapper {
+    /// Top-level JSON key → the mapping keys it can satisfy.
     index: HashMap<String, Vec<Hit>, BuildHasherDefault<Fnv>>,
     keep_mapped: bool,
     max_line: usize,
 }
 
-/// Where the best candidate for a field is.
+/// A top-level field that is the best candidate (so far) for some record
+/// field. It is kept out of the attributes, its key not even allocated,
+/// until the end of the line shows whether it was used.
+struct Pending<'m> {
+    key: &'m str,
+    value: AnyValue,
+    /// Used and removed (or taken) entirely.
+    consumed: bool,
+}
+
+/// Per-body scratch space, so that each line does not allocate its own.
+#[derive(Default)]
+pub struct Scratch<'m>(Vec<Pending<'m>>);
+
+/// Where the best candidate for a field is: an entry of the pending list.
 #[derive(Clone, Copy)]
 struct Found<'m> {
-    top: usize,
+    idx: usize,
     hit: &'m Hit,
 }
 
@@ -162,28 +178,46 @@ impl Mapper {
     /// Parses one line (an NDJSON line or an array element). `observed` is
     /// the arrival time in Unix nanoseconds.
     pub fn parse_line(&self, line: &[u8], observed: u64) -> Result<Line, LineError> {
+        self.parse_line_with(line, observed, &mut Scratch::default())
+    }
+
+    /// [`Mapper::parse_line`] reusing `scratch` between the lines of a body.
+    pub fn parse_line_with<'m>(
+        &'m self,
+        line: &[u8],
+        observed: u64,
+        scratch: &mut Scratch<'m>,
+    ) -> Result<Line, LineError> {
         if line.len() > self.max_line {
             return Err(LineError::TooLarge {
                 size: line.len(),
                 limit: self.max_line,
             });
         }
-        let mut attrs = Vec::new();
+        // One validation of the whole line is cheaper than serde_json's
+        // per-string checks, which reading from a &str skips.
+        let text = std::str::from_utf8(line)
+            .map_err(|e| LineError::Json(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        let mut attrs = Vec::with_capacity(16);
+        let pending = &mut scratch.0;
+        pending.clear();
         let mut found: [Option<Found<'_>>; FIELDS] = [None; FIELDS];
-        let mut de = serde_json::Deserializer::from_slice(line);
+        let mut de = serde_json::Deserializer::from_str(text);
         de.deserialize_any(RecordVisitor {
             mapper: self,
             attrs: &mut attrs,
+            pending,
             found: &mut found,
         })
         .and_then(|()| de.end())
         .map_err(|e| LineError::Json(json_error(&e)))?;
-        Ok(self.finish(attrs, &found, observed))
+        Ok(self.finish(attrs, pending, &found, observed))
     }
 
     fn finish<'m>(
         &'m self,
         mut attrs: Vec<KeyValue>,
+        pending: &mut Vec<Pending<'m>>,
         found: &[Option<Found<'m>>; FIELDS],
         observed: u64,
     ) -> Line {
@@ -192,45 +226,35 @@ impl Mapper {
             ..Default::default()
         };
         let mut invalid = Invalid::default();
-        let mut used: Vec<Found<'m>> = Vec::new();
-        let get = |f: &Found<'m>| nested(attrs[f.top].value.as_ref()?, &f.hit.rest);
 
-        if let Some(f) = found[Field::Time as usize] {
-            match get(&f).and_then(parse_time) {
+        if let Some(f) = &found[Field::Time as usize] {
+            match get(pending, f).and_then(parse_time) {
                 Some(ns) => {
                     record.time_unix_nano = ns;
-                    used.push(f);
+                    self.consume(pending, f);
                 }
                 None => invalid.timestamp = true,
             }
         }
-        if let Some(f) = found[Field::Level as usize] {
-            if let Some((number, text)) = get(&f).and_then(|v| parse_level(v, f.hit.python_levels))
-            {
-                record.severity_number = number;
-                record.severity_text = text;
-                used.push(f);
-            }
-        }
         let mut span_from_traceparent = None;
-        if let Some(f) = found[Field::TraceId as usize] {
-            match get(&f).and_then(|v| parse_trace_id(v, f.hit.decimal)) {
+        if let Some(f) = &found[Field::TraceId as usize] {
+            match get(pending, f).and_then(|v| parse_trace_id(v, f.hit.decimal)) {
                 Some(t) => {
                     record.trace_id = t.trace_id.to_vec();
                     if let Some(flags) = t.flags {
                         record.flags = u32::from(flags);
                     }
                     span_from_traceparent = t.span_id;
-                    used.push(f);
+                    self.consume(pending, f);
                 }
                 None => invalid.trace_id = true,
             }
         }
-        if let Some(f) = found[Field::SpanId as usize] {
-            match get(&f).and_then(|v| parse_span_id(v, f.hit.decimal)) {
+        if let Some(f) = &found[Field::SpanId as usize] {
+            match get(pending, f).and_then(|v| parse_span_id(v, f.hit.decimal)) {
                 Some(id) => {
                     record.span_id = id.to_vec();
-                    used.push(f);
+                    self.consume(pending, f);
                 }
                 None => invalid.span_id = true,
             }
@@ -240,41 +264,42 @@ impl Mapper {
                 record.span_id = id.to_vec();
             }
         }
-        let text_of = |f: Option<Found<'m>>| -> Option<(String, Found<'m>)> {
-            let f = f?;
-            match &get(&f)?.value {
-                Some(Value::StringValue(s)) => Some((s.clone(), f)),
-                _ => None,
+        if let Some(f) = &found[Field::Level as usize] {
+            if let Some((number, name)) =
+                get(pending, f).and_then(|v| level_number(v, f.hit.python_levels))
+            {
+                record.severity_number = number;
+                record.severity_text = match name {
+                    Some(name) => {
+                        self.consume(pending, f);
+                        name
+                    }
+                    None => self
+                        .take(pending, found, f)
+                        .map(into_string)
+                        .unwrap_or_default(),
+                };
             }
-        };
-        let service = text_of(found[Field::Service as usize]).map(|(s, f)| {
-            used.push(f);
-            s
-        });
-        let scope = text_of(found[Field::Scope as usize]).map(|(s, f)| {
-            used.push(f);
-            s
-        });
-        if let Some(f) = found[Field::Body as usize] {
-            if !self.keep_mapped && f.hit.rest.is_empty() {
-                record.body = attrs[f.top].value.take();
-            } else {
-                record.body = get(&f).cloned();
-            }
-            used.push(f);
+        }
+        let service = found[Field::Service as usize]
+            .as_ref()
+            .and_then(|f| self.take(pending, found, f))
+            .map(into_string);
+        let scope = found[Field::Scope as usize]
+            .as_ref()
+            .and_then(|f| self.take(pending, found, f))
+            .map(into_string);
+        if let Some(f) = &found[Field::Body as usize] {
+            record.body = self.take(pending, found, f);
         }
 
-        if !self.keep_mapped && !used.is_empty() {
-            let mut tops: Vec<usize> = Vec::with_capacity(used.len());
-            for f in &used {
-                if f.hit.rest.is_empty() || remove_nested(&mut attrs[f.top], &f.hit.rest) {
-                    tops.push(f.top);
-                }
-            }
-            tops.sort_unstable_by(|a, b| b.cmp(a));
-            tops.dedup();
-            for top in tops {
-                attrs.remove(top);
+        for p in pending.drain(..) {
+            if !p.consumed {
+                attrs.push(KeyValue {
+                    key: p.key.to_string(),
+                    value: Some(p.value),
+                    ..Default::default()
+                });
             }
         }
         record.attributes = attrs;
@@ -284,6 +309,50 @@ impl Mapper {
             scope,
             invalid,
         }
+    }
+
+    /// Marks a used field as removed from the attributes.
+    fn consume(&self, pending: &mut [Pending<'_>], f: &Found<'_>) {
+        if self.keep_mapped {
+            return;
+        }
+        let p = &mut pending[f.idx];
+        if f.hit.rest.is_empty() || remove_nested(&mut p.value, &f.hit.rest) {
+            p.consumed = true;
+        }
+    }
+
+    /// The value of a used field: moved out when it leaves the attributes
+    /// (the common case: no copy), copied when it stays or is shared.
+    fn take(
+        &self,
+        pending: &mut [Pending<'_>],
+        found: &[Option<Found<'_>>; FIELDS],
+        f: &Found<'_>,
+    ) -> Option<AnyValue> {
+        let shared = found.iter().flatten().filter(|g| g.idx == f.idx).count() > 1;
+        let p = &mut pending[f.idx];
+        if p.consumed {
+            return None;
+        }
+        if !self.keep_mapped && !shared && f.hit.rest.is_empty() {
+            p.consumed = true;
+            return Some(std::mem::take(&mut p.value));
+        }
+        let v = nested(&p.value, &f.hit.rest).cloned();
+        self.consume(pending, f);
+        v
+    }
+}
+
+fn get<'v>(pending: &'v [Pending<'_>], f: &Found<'_>) -> Option<&'v AnyValue> {
+    nested(&pending[f.idx].value, &f.hit.rest)
+}
+
+fn into_string(v: AnyValue) -> String {
+    match v.value {
+        Some(Value::StringValue(s)) => s,
+        _ => String::new(),
     }
 }
 
@@ -317,17 +386,21 @@ fn nested<'v>(mut v: &'v AnyValue, rest: &[String]) -> Option<&'v AnyValue> {
     Some(v)
 }
 
-/// Removes the nested key `rest` under `kv`; true when `kv`'s map is left
+/// Removes the nested key `rest` inside `v`; true when `v`'s map is left
 /// empty (so that the now-empty parent goes too).
-fn remove_nested(kv: &mut KeyValue, rest: &[String]) -> bool {
+fn remove_nested(v: &mut AnyValue, rest: &[String]) -> bool {
     let Some((first, tail)) = rest.split_first() else {
         return true;
     };
-    let Some(Value::KvlistValue(list)) = kv.value.as_mut().and_then(|v| v.value.as_mut()) else {
+    let Some(Value::KvlistValue(list)) = v.value.as_mut() else {
         return false;
     };
     if let Some(i) = list.values.iter().position(|c| c.key == *first) {
-        if remove_nested(&mut list.values[i], tail) {
+        let child_empty = match list.values[i].value.as_mut() {
+            Some(child) => remove_nested(child, tail),
+            None => tail.is_empty(),
+        };
+        if child_empty {
             list.values.remove(i);
         }
     }
@@ -350,6 +423,7 @@ fn usable(field: Field, v: &AnyValue) -> bool {
 struct RecordVisitor<'a, 'm> {
     mapper: &'m Mapper,
     attrs: &'a mut Vec<KeyValue>,
+    pending: &'a mut Vec<Pending<'m>>,
     found: &'a mut [Option<Found<'m>>; FIELDS],
 }
 
@@ -361,27 +435,62 @@ impl<'de, 'm> Visitor<'de> for RecordVisitor<'_, 'm> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(KeyDe(key)) = map.next_key()? {
             let AnyValueDe(value) = map.next_value()?;
-            if let Some(hits) = self.mapper.index.get(key.as_str()) {
-                let top = self.attrs.len();
+            if let Some((top_key, hits)) = self.mapper.index.get_key_value(key.as_ref()) {
+                let idx = self.pending.len();
+                let mut taken = false;
                 for hit in hits {
                     let slot = &mut self.found[hit.field as usize];
                     if slot.is_some_and(|f| f.hit.prio <= hit.prio) {
                         continue;
                     }
                     if nested(&value, &hit.rest).is_some_and(|v| usable(hit.field, v)) {
-                        *slot = Some(Found { top, hit });
+                        *slot = Some(Found { idx, hit });
+                        taken = true;
                     }
+                }
+                if taken {
+                    self.pending.push(Pending {
+                        key: top_key,
+                        value,
+                        consumed: false,
+                    });
+                    continue;
                 }
             }
             self.attrs.push(KeyValue {
-                key,
+                key: key.into_owned(),
                 value: Some(value),
                 ..Default::default()
             });
         }
         Ok(())
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct KeyDe<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for KeyDe<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeyDe<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<KeyDe<'de>, E> {
+                Ok(KeyDe(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyDe<'de>, E> {
+                Ok(KeyDe(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<KeyDe<'de>, E> {
+                Ok(KeyDe(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -688,23 +797,42 @@ pub mod severity {
 /// (severity_number, severity_text) of a level value. Text levels keep their
 /// text; numeric levels get the name their scale gives them.
 pub fn parse_level(v: &AnyValue, python: bool) -> Option<(i32, String)> {
+    let (number, name) = level_number(v, python)?;
+    Some((
+        number,
+        name.unwrap_or_else(|| match &v.value {
+            Some(Value::StringValue(s)) => s.clone(),
+            _ => String::new(),
+        }),
+    ))
+}
+
+/// The severity number of a level value, and its severity text when that is
+/// not the value's own text (`None`: use the string as logged).
+fn level_number(v: &AnyValue, python: bool) -> Option<(i32, Option<String>)> {
     match v.value.as_ref()? {
         Value::StringValue(s) => {
             let t = s.trim();
             if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
                 let n: i64 = t.parse().ok()?;
-                return Some((numeric_level(n, python).0, s.clone()));
+                return Some((numeric_level(n, python).0, None));
             }
-            Some((text_level(t), s.clone()))
+            Some((text_level(t), None))
         }
         Value::IntValue(n) => {
             let (number, name) = numeric_level(*n, python);
-            Some((number, name.map_or_else(|| n.to_string(), str::to_string)))
+            Some((
+                number,
+                Some(name.map_or_else(|| n.to_string(), str::to_string)),
+            ))
         }
         Value::DoubleValue(d) if d.fract() == 0.0 && d.abs() < 1e9 => {
             let n = *d as i64;
             let (number, name) = numeric_level(n, python);
-            Some((number, name.map_or_else(|| n.to_string(), str::to_string)))
+            Some((
+                number,
+                Some(name.map_or_else(|| n.to_string(), str::to_string)),
+            ))
         }
         _ => None,
     }

@@ -375,6 +375,7 @@ def make_handler(state: State):
                 record = {
                     "type": "push",
                     "n": n,
+                    "at": time.time(),
                     "path": self.path,
                     "tenant": tenant,
                     "content_type": self.headers.get("Content-Type"),
@@ -443,9 +444,14 @@ def make_handler(state: State):
             stored = []
             total = 0
             for st in streams:
-                labels = validate_labels(st["labels"])
                 entries = st["entries"]
                 total += len(entries)
+                try:
+                    labels = validate_labels(st["labels"])
+                except BadRequest as e:
+                    # As the distributor: this stream is refused, the others stored.
+                    errors.append(str(e))
+                    continue
                 ts = [e["ts"] for e in entries]
                 if ts != sorted(ts):
                     record["violations"].append(f"entries of stream {st['labels']} are not sorted by timestamp")
