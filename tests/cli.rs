@@ -187,8 +187,8 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn run_without_config_starts_the_default_pipeline() {
-    // The embedded default binds localhost:4317, localhost:4318 and 127.0.0.1:8888.
-    let busy: Vec<u16> = [4317, 4318, 8888]
+    // The embedded default binds localhost:4317, 4318, 8081 and 127.0.0.1:8888.
+    let busy: Vec<u16> = [4317, 4318, 8081, 8888]
         .into_iter()
         .filter(|p| port_in_use(*p))
         .collect();
@@ -210,6 +210,19 @@ fn run_without_config_starts_the_default_pipeline() {
         status,
         200,
         "default pipeline refused a span: {}",
+        String::from_utf8_lossy(&body)
+    );
+    // And JSON log lines on localhost:8081.
+    let (status, _, body) = http_post(
+        "localhost:8081",
+        "/v1/logs/json",
+        &[("Content-Type", "application/x-ndjson")],
+        b"{\"event\":\"hello\",\"level\":\"info\"}\n",
+    );
+    assert_eq!(
+        status,
+        200,
+        "default pipeline refused a JSON log line: {}",
         String::from_utf8_lossy(&body)
     );
     let status = c.stop();
