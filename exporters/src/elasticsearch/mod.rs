@@ -32,6 +32,7 @@ use confluo_pipeline::exporter_helper::{
     parse_retry_after, QueuedExporter, Request, SendOutcome, Sender,
 };
 use confluo_pipeline::http_client::{HttpClient, HttpResponse};
+use confluo_pipeline::otlp_json::base64_encode as base64;
 use confluo_pipeline::telemetry::{Counter, Telemetry};
 use confluo_pipeline::{
     Batch, ComponentContext, ComponentError, Exporter, ExporterFactory, SignalKind, SignalSet,
@@ -369,29 +370,6 @@ pub struct EsSender {
     retried: Counter,
     already_indexed: Counter,
     burst: Mutex<BurstState>,
-}
-
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
 }
 
 /// The `error.type: reason` of a whole-request failure body.

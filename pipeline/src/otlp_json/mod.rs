@@ -123,3 +123,11 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
 pub fn encode_signal(signal: &crate::Signal, out: &mut Vec<u8>) {
     encode::encode_signal(signal, out);
 }
+
+/// Standard base64 (with padding), e.g. for HTTP basic auth headers.
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    base64::encode_into(&mut out, data);
+    // The encoder writes only ASCII.
+    String::from_utf8(out).unwrap_or_default()
+}
