@@ -435,9 +435,71 @@ impl ProcessorMetrics {
     }
 }
 
+/// Lets one log line through per interval and counts the rest, so a burst of
+/// bad requests or refusals logs once, not once per request.
+pub struct BurstLog {
+    start: Instant,
+    /// Milliseconds since `start` of the last line, plus one (0 = never).
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl Default for BurstLog {
+    fn default() -> Self {
+        BurstLog::new()
+    }
+}
+
+impl BurstLog {
+    pub const INTERVAL_MS: u64 = 10_000;
+
+    pub fn new() -> BurstLog {
+        BurstLog {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines suppressed since the last one)` when a line may be logged.
+    pub fn allow(&self) -> Option<u64> {
+        let now = self.start.elapsed().as_millis() as u64 + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < Self::INTERVAL_MS {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        // Only the thread that wins the exchange logs.
+        if self
+            .last
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.suppressed.swap(0, Ordering::Relaxed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn burst_log_lets_one_line_through_per_interval() {
+        let log = BurstLog::new();
+        assert_eq!(log.allow(), Some(0));
+        assert_eq!(log.allow(), None);
+        assert_eq!(log.allow(), None);
+        // Pretend the interval has passed by moving the last line far back.
+        let log2 = BurstLog {
+            start: Instant::now() - std::time::Duration::from_millis(BurstLog::INTERVAL_MS * 2),
+            last: AtomicU64::new(1),
+            suppressed: AtomicU64::new(4),
+        };
+        assert_eq!(log2.allow(), Some(4));
+    }
 
     #[test]
     fn renders_collector_names_and_labels() {

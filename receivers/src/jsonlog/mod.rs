@@ -35,6 +35,7 @@ use confluo_pipeline::compression::{self, DecompressError};
 use confluo_pipeline::proto::common::{InstrumentationScope, KeyValue};
 use confluo_pipeline::proto::logs::{LogRecord, ResourceLogs, ScopeLogs};
 use confluo_pipeline::proto::resource::Resource;
+use confluo_pipeline::telemetry::BurstLog;
 use confluo_pipeline::telemetry::{Counter, ReceiverMetrics};
 use confluo_pipeline::{
     attrs, Batch, ClientInfo, ComponentContext, ComponentError, ConsumeError, Consumer, Receiver,
@@ -43,9 +44,8 @@ use confluo_pipeline::{
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -828,42 +828,4 @@ fn json_response(status: StatusCode, body: String) -> Response {
 
 fn json_error(status: StatusCode, message: &str) -> Response {
     json_response(status, serde_json::json!({ "error": message }).to_string())
-}
-
-/// Lets one log line through per interval and counts the rest.
-struct BurstLog {
-    start: Instant,
-    /// Milliseconds since `start` of the last line, plus one (0 = never).
-    last: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl BurstLog {
-    const INTERVAL_MS: u64 = 10_000;
-
-    fn new() -> BurstLog {
-        BurstLog {
-            start: Instant::now(),
-            last: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    fn allow(&self) -> Option<u64> {
-        let now = self.start.elapsed().as_millis() as u64 + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < Self::INTERVAL_MS {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        if self
-            .last
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(self.suppressed.swap(0, Ordering::Relaxed))
-    }
 }

@@ -7,6 +7,7 @@ use confluo_config::ComponentKind;
 use confluo_pipeline::proto::common::{any_value::Value, AnyValue};
 use proptest::prelude::*;
 use std::sync::Mutex;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------- helpers

@@ -32,13 +32,13 @@ use confluo_config::{ConfigError, Node, SignalKind, SignalSet};
 use confluo_pipeline::admission::{Admission, AdmissionPermit};
 use confluo_pipeline::otlp_json::{self, JsonError};
 use confluo_pipeline::proto::{logs_service, metrics_service, trace_service};
+use confluo_pipeline::telemetry::BurstLog;
 use confluo_pipeline::telemetry::{Counter, ReceiverMetrics};
 use confluo_pipeline::{
     Batch, ClientInfo, ComponentContext, ComponentError, ConsumeError, Receiver, ReceiverFactory,
     RequestContext, Signal, SignalConsumers, Stability,
 };
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -510,44 +510,4 @@ impl Core {
 pub(crate) fn retry_after(e: &ConsumeError) -> Duration {
     let d = e.retry_after().unwrap_or(DEFAULT_RETRY_AFTER);
     Duration::from_secs(d.as_secs_f64().ceil().max(1.0) as u64)
-}
-
-/// Lets one log line through per interval and counts the rest.
-struct BurstLog {
-    start: Instant,
-    /// Milliseconds since `start` of the last line, plus one (0 = never).
-    last: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl BurstLog {
-    const INTERVAL_MS: u64 = 10_000;
-
-    fn new() -> BurstLog {
-        BurstLog {
-            start: Instant::now(),
-            last: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(lines suppressed since the last one)` when a line may be logged.
-    fn allow(&self) -> Option<u64> {
-        let now = self.start.elapsed().as_millis() as u64 + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < Self::INTERVAL_MS {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        // Only the thread that wins the exchange logs.
-        if self
-            .last
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(self.suppressed.swap(0, Ordering::Relaxed))
-    }
 }

@@ -1257,19 +1257,3 @@ async fn http_cors_preflight_and_actual_request() {
         Some("https://app.example.com")
     );
 }
-
-#[test]
-fn burst_log_lets_one_line_through_per_interval() {
-    let log = BurstLog::new();
-    assert_eq!(log.allow(), Some(0));
-    assert_eq!(log.allow(), None);
-    assert_eq!(log.allow(), None);
-    log.last.store(1, Ordering::Relaxed);
-    // Pretend the interval has passed by moving the last line far back.
-    let log2 = BurstLog {
-        start: Instant::now() - Duration::from_millis(BurstLog::INTERVAL_MS * 2),
-        last: AtomicU64::new(1),
-        suppressed: AtomicU64::new(4),
-    };
-    assert_eq!(log2.allow(), Some(4));
-}
