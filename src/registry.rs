@@ -19,7 +19,9 @@ pub fn registry() -> Registry {
         .exporter(confluo_exporters::debug::DebugFactory)
         .exporter(confluo_exporters::file::FileFactory);
     r.exporter(confluo_exporters::loki::LokiFactory);
+    r.exporter(confluo_exporters::jaeger::JaegerFactory);
     r.exporter(confluo_exporters::elasticsearch::ElasticsearchFactory);
+    r.exporter(confluo_exporters::datadog::DatadogFactory);
     r.connector(confluo_pipeline::connectors::ForwardFactory);
     r.extension(confluo_pipeline::telemetry::server::HealthCheckFactory);
     r.alias(ComponentKind::Exporter, "otlp", "otlp_grpc").alias(

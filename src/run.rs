@@ -81,7 +81,12 @@ pub fn validate(paths: &[PathBuf]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A config error found while building carries its own
+            // `file:line:col: error:` prefix, like the static checks'.
+            match e.downcast_ref::<confluo_pipeline::ComponentError>() {
+                Some(confluo_pipeline::ComponentError::Config(c)) => eprintln!("{c}"),
+                _ => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -94,6 +94,89 @@ fn validate_reports_a_misspelled_key_with_file_line_col() {
     assert!(!stderr.contains("panicked"), "validate panicked:\n{stderr}");
 }
 
+/// A correlation processor whose `store:` names `{store}`, with
+/// `correlation_store/shared` configured and listed when `listed`.
+fn correlation_config(store: &str, listed: bool) -> String {
+    let service_extensions = if listed {
+        "  extensions: [correlation_store/shared]\n"
+    } else {
+        ""
+    };
+    // `store:` is on line 8, its value at column 12.
+    format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:4317
+processors:
+  correlation:
+    store: {store}
+extensions:
+  correlation_store/shared: {{}}
+exporters:
+  debug: {{}}
+service:
+{service_extensions}  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [correlation]
+      exporters: [debug]
+"
+    )
+}
+
+#[test]
+fn validate_reports_a_correlation_store_that_is_not_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // Configured but not in service.extensions.
+        (
+            "not_listed.yaml",
+            "correlation_store/shared",
+            false,
+            "under `extensions:`",
+        ),
+        // Listed, but `store:` misspells it.
+        (
+            "typo.yaml",
+            "correlation_store/shraed",
+            true,
+            "did you mean \"correlation_store/shared\"?",
+        ),
+    ];
+    for (file, store, listed, hint) in cases {
+        let p = write_config(dir.path(), file, &correlation_config(store, listed));
+        let path = p.to_str().unwrap();
+        let out = confluo_cmd(&["validate", "--config", path]);
+        let stderr = text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{file}: validate accepted a dangling store\n--- stderr ---\n{stderr}"
+        );
+        let want = format!(
+            "{path}:8:12: error: processors.correlation.store: extension \"{store}\" is not configured or not listed in service.extensions (hint: "
+        );
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&want))
+            .unwrap_or_else(|| panic!("{file}: expected a line starting `{want}`:\n{stderr}"));
+        assert!(
+            line.contains(hint),
+            "{file}: hint should say {hint}: {line}"
+        );
+        assert!(!stderr.contains("panicked"), "validate panicked:\n{stderr}");
+    }
+    // Enabled and spelled right: valid.
+    let p = write_config(
+        dir.path(),
+        "ok.yaml",
+        &correlation_config("correlation_store/shared", true),
+    );
+    let out = confluo_cmd(&["validate", "--config", p.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn validate_fails_on_a_missing_file() {
     let out = confluo_cmd(&["validate", "--config", "/nonexistent/confluo.yaml"]);

@@ -128,3 +128,80 @@ fn empty_allow_list_fails_closed() {
     );
     assert!(c.stop().success());
 }
+
+#[test]
+fn python_sdk_db_statements_are_sanitized_per_db_system() {
+    let (mut c, grpc) = start(
+        r#"    allow_all_keys: true
+    db_sanitizer:
+      sanitize_span_name: true
+      sql: {enabled: true}
+      redis: {enabled: true}
+      valkey: {enabled: true}
+      memcached: {enabled: true}
+      mongo: {enabled: true}
+      opensearch: {enabled: true}
+      es: {enabled: true}
+"#,
+    );
+    let summary = run_python(
+        "redaction_db_send.py",
+        &["--endpoint", &format!("127.0.0.1:{grpc}")],
+    );
+    let rows = wait_for_items(&c, 7, 1);
+    assert!(c.stop().success(), "{}", c.stderr());
+    let text = std::fs::read_to_string(c.path("out.jsonl")).expect("read output");
+    for s in str_list(&summary["secrets"]) {
+        assert!(
+            !text.contains(s.as_str()),
+            "secret {s:?} reached the file:\n{text}"
+        );
+    }
+    let mut by_system = std::collections::BTreeMap::new();
+    for span in spans_in(&rows) {
+        let attrs = attr_map(&span.value["attributes"]);
+        let s = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(|v| v["stringValue"].as_str())
+                .map(str::to_string)
+        };
+        let system = s("db.system.name")
+            .or_else(|| s("db.system"))
+            .expect("db system");
+        let statement = s("db.query.text")
+            .or_else(|| s("db.statement"))
+            .expect("statement");
+        let name = span.value["name"].as_str().unwrap_or_default().to_string();
+        by_system.insert(system, (statement, name));
+    }
+    let want = [
+        ("redis", "SET session:42 ? EX 3600"),
+        ("valkey", "AUTH ?"),
+        ("memcached", "set user:7 0 60 21"),
+        (
+            "mongodb",
+            r#"{"find":"?","filter":{"email":"?","age":{"$gt":"?"}}}"#,
+        ),
+        ("elasticsearch", r#"{"query":{"term":{"ssn":"?"}}}"#),
+        ("opensearch", r#"{"query":{"match":{"note":"?"}}}"#),
+        (
+            "postgresql",
+            "SELECT id FROM users WHERE email = ? AND pin = ?",
+        ),
+    ];
+    assert_eq!(by_system.len(), want.len(), "{by_system:?}");
+    for (system, statement) in want {
+        let (got, name) = &by_system[system];
+        assert_eq!(got, statement, "{system}");
+        // Span names are the statements, rewritten by the same block.
+        assert_eq!(name, statement, "{system} span name");
+    }
+    let logs = logs_in(&rows);
+    let attrs = attr_map(&logs[0].value["attributes"]);
+    assert_eq!(
+        attrs["db.statement"]["stringValue"].as_str(),
+        Some("SET user:?:pw ?"),
+        "a log record without db.system gets every listed block in turn: sql, then redis"
+    );
+}

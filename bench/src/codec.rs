@@ -123,6 +123,12 @@ fn count_path(buf: &[u8], path: &[u64]) -> Result<u64, Malformed> {
     Ok(n)
 }
 
+/// Entries in a decompressed Loki `logproto.PushRequest`:
+/// streams(1) → entries(2).
+pub fn loki_entries(msg: &[u8]) -> Result<u64, Malformed> {
+    count_path(msg, &[1, 2])
+}
+
 /// One OTLP signal the sink accepts.
 pub trait Signal: Send + Sync + 'static {
     const SERVICE: &'static str;
@@ -322,6 +328,23 @@ mod tests {
             }],
         };
         assert_eq!(Logs::count(&logs.encode_to_vec()), Ok(6));
+    }
+
+    #[test]
+    fn counts_loki_entries() {
+        // Hand-encoded from Loki's field numbers: two streams with 2 and 1
+        // entries; labels(1), entries(2) { timestamp(1) {seconds(1)}, line(2) }.
+        fn ld(field: u8, body: &[u8]) -> Vec<u8> {
+            let mut v = vec![field << 3 | 2, body.len() as u8];
+            v.extend_from_slice(body);
+            v
+        }
+        let entry = [ld(1, &[0x08, 0x01]), ld(2, b"hello")].concat();
+        let s1 = [ld(1, b"{a=\"b\"}"), ld(2, &entry), ld(2, &entry)].concat();
+        let s2 = [ld(1, b"{a=\"c\"}"), ld(2, &entry), vec![3 << 3, 7]].concat();
+        let push = [ld(1, &s1), ld(1, &s2)].concat();
+        assert_eq!(loki_entries(&push), Ok(3));
+        assert_eq!(loki_entries(&push[..push.len() - 1]), Err(Malformed));
     }
 
     #[test]

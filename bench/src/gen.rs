@@ -194,6 +194,99 @@ pub fn build_pool(shape: Shape, pool: usize, seed: u64) -> Vec<Bytes> {
         .collect()
 }
 
+/// Where one trace's id sits in an encoded request, so a sender can give
+/// the trace a fresh id without re-encoding.
+#[derive(Debug, Clone)]
+pub struct TraceSlot {
+    /// Byte offsets of the 16-byte trace id, one per span of the trace.
+    pub offsets: Vec<usize>,
+    /// Whether a span of the trace has status ERROR.
+    pub error: bool,
+}
+
+/// A pre-encoded request and its traces.
+#[derive(Debug, Clone)]
+pub struct PoolEntry {
+    pub bytes: Bytes,
+    pub traces: Vec<TraceSlot>,
+}
+
+impl PoolEntry {
+    /// A copy of the request with a fresh random id for every trace; calls
+    /// `seen(id, slot)` for each.
+    pub fn with_fresh_ids(
+        &self,
+        rng: &mut fastrand::Rng,
+        mut seen: impl FnMut(&[u8; 16], &TraceSlot),
+    ) -> Bytes {
+        let mut buf = self.bytes.to_vec();
+        for slot in &self.traces {
+            let mut id = rng.u128(1..).to_le_bytes();
+            if id == [0; 16] {
+                id[0] = 1;
+            }
+            for &at in &slot.offsets {
+                buf[at..at + 16].copy_from_slice(&id);
+            }
+            seen(&id, slot);
+        }
+        Bytes::from(buf)
+    }
+}
+
+/// Like [`build_pool`], and records where each trace id sits.
+pub fn build_pool_entries(shape: Shape, pool: usize, seed: u64) -> anyhow::Result<Vec<PoolEntry>> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..pool.max(1))
+        .map(|_| {
+            let req = build_request(shape, &mut rng);
+            let bytes = req.encode_to_vec();
+            let mut traces: Vec<(Vec<u8>, usize, bool)> = Vec::new();
+            for sp in req
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .flat_map(|s| &s.spans)
+            {
+                let error = sp
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.code == status::StatusCode::Error as i32);
+                match traces.iter_mut().find(|t| t.0 == sp.trace_id) {
+                    Some(t) => {
+                        t.1 += 1;
+                        t.2 |= error;
+                    }
+                    None => traces.push((sp.trace_id.clone(), 1, error)),
+                }
+            }
+            let traces = traces
+                .into_iter()
+                .map(|(id, spans, error)| {
+                    let offsets: Vec<usize> = bytes
+                        .windows(16)
+                        .enumerate()
+                        .filter(|(_, w)| *w == id.as_slice())
+                        .map(|(i, _)| i)
+                        .collect();
+                    // A random id could in theory also appear inside another
+                    // field; then it would not be one offset per span.
+                    anyhow::ensure!(
+                        offsets.len() == spans,
+                        "trace id found {} times for {spans} spans",
+                        offsets.len()
+                    );
+                    Ok(TraceSlot { offsets, error })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(PoolEntry {
+                bytes: Bytes::from(bytes),
+                traces,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +348,34 @@ mod tests {
         assert_eq!(distinct.len(), 8);
         let decoded = ExportTraceServiceRequest::decode(pool[0].clone()).unwrap();
         assert_eq!(decoded.resource_spans[0].scope_spans[0].spans.len(), 20);
+    }
+
+    #[test]
+    fn fresh_ids_replace_every_trace_id() {
+        let shape = Shape {
+            spans_per_request: 30,
+            attrs_per_span: 10,
+        };
+        let pool = build_pool_entries(shape, 2, 3).unwrap();
+        assert_eq!(pool[0].traces.len(), 3);
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut ids = Vec::new();
+        let bytes =
+            pool[0].with_fresh_ids(&mut rng, |id, slot| ids.push((*id, slot.offsets.len())));
+        let req = ExportTraceServiceRequest::decode(bytes).unwrap();
+        let spans = &req.resource_spans[0].scope_spans[0].spans;
+        for (i, sp) in spans.iter().enumerate() {
+            assert_eq!(sp.trace_id, ids[i / 10].0.to_vec());
+        }
+        assert!(ids.iter().all(|(_, n)| *n == 10));
+        let original = ExportTraceServiceRequest::decode(pool[0].bytes.clone()).unwrap();
+        assert_ne!(
+            original.resource_spans[0].scope_spans[0].spans[0].trace_id,
+            spans[0].trace_id
+        );
+        assert_eq!(
+            original.resource_spans[0].scope_spans[0].spans[0].name,
+            spans[0].name
+        );
     }
 }

@@ -13,7 +13,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::codec::RawRequestCodec;
-use crate::gen::{build_pool, Shape};
+use crate::gen::{build_pool, build_pool_entries, PoolEntry, Shape};
 
 const TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -68,6 +68,45 @@ pub struct LoadConfig {
     /// Distinct pre-encoded requests.
     pub pool: usize,
     pub timeout: Duration,
+    /// Give every trace of every request a fresh random id (an unbounded id
+    /// pool), for stateful processors keyed by trace id.
+    pub fresh_trace_ids: bool,
+    /// With fresh ids: the tail-sampling decision to predict per trace.
+    pub sampling: Option<SamplingModel>,
+}
+
+/// The decision of a `tail_sampling` processor with two policies, a
+/// `status_code: [ERROR]` one (when `keep_errors`) and a `probabilistic` one
+/// (FNV-1a 64 of salt then trace id ≤ threshold, the Collector's hash), so
+/// the run knows how many spans the sink must receive.
+#[derive(Debug, Clone)]
+pub struct SamplingModel {
+    pub salt: Vec<u8>,
+    pub percentage: f64,
+    pub keep_errors: bool,
+}
+
+impl SamplingModel {
+    fn threshold(&self) -> u64 {
+        let ratio = self.percentage / 100.0;
+        if ratio >= 1.0 {
+            u64::MAX
+        } else if ratio <= 0.0 {
+            0
+        } else {
+            (u64::MAX as f64 * ratio) as u64
+        }
+    }
+
+    pub fn sampled(&self, trace_id: &[u8], error: bool) -> bool {
+        (self.keep_errors && error) || fnv1a(&self.salt, trace_id) <= self.threshold()
+    }
+}
+
+fn fnv1a(salt: &[u8], id: &[u8]) -> u64 {
+    salt.iter().chain(id).fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +116,8 @@ struct Counters {
     spans_rejected: AtomicU64,
     spans_failed: AtomicU64,
     bytes_ok: AtomicU64,
+    sampled_expected: AtomicU64,
+    traces_ok: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -104,6 +145,10 @@ pub struct LoadReport {
     pub errors: BTreeMap<String, u64>,
     pub elapsed: Duration,
     pub request_bytes_avg: u64,
+    /// Traces in acknowledged requests (fresh-id runs only).
+    pub traces_sent: u64,
+    /// Spans the sampling model keeps out of the acknowledged ones.
+    pub spans_expected_sampled: Option<u64>,
 }
 
 impl LoadReport {
@@ -151,6 +196,8 @@ impl LoadReport {
             "errors": self.errors,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "spans_per_sec": self.spans_per_sec(),
+            "traces_sent": self.traces_sent,
+            "spans_expected_sampled": self.spans_expected_sampled,
         })
     }
 }
@@ -173,8 +220,19 @@ pub async fn run(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
         cfg.shape.spans_per_request > 0,
         "spans per request must be > 0"
     );
-    let pool: Arc<[Bytes]> = build_pool(cfg.shape, cfg.pool, fastrand::u64(..)).into();
+    let seed = fastrand::u64(..);
+    let entries: Arc<[PoolEntry]> = if cfg.fresh_trace_ids {
+        build_pool_entries(cfg.shape, cfg.pool, seed)?.into()
+    } else {
+        Arc::new([])
+    };
+    let pool: Arc<[Bytes]> = if cfg.fresh_trace_ids {
+        entries.iter().map(|e| e.bytes.clone()).collect()
+    } else {
+        build_pool(cfg.shape, cfg.pool, seed).into()
+    };
     let request_bytes_avg = pool.iter().map(|b| b.len() as u64).sum::<u64>() / pool.len() as u64;
+    let sampling = Arc::new(cfg.sampling.clone());
     let mut channels = Vec::with_capacity(cfg.connections);
     for _ in 0..cfg.connections {
         channels.push(connect(cfg.target).await?);
@@ -188,6 +246,10 @@ pub async fn run(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
     for w in 0..workers {
         let channel = channels[w % cfg.connections].clone();
         let pool = pool.clone();
+        let entries = entries.clone();
+        let sampling = sampling.clone();
+        let mut rng =
+            fastrand::Rng::with_seed(seed ^ (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let counters = counters.clone();
         let timeout = cfg.timeout;
         // Per-sender bucket. A sender that fell behind (slow response) may
@@ -215,7 +277,21 @@ pub async fn run(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let body = pool[i % pool.len()].clone();
+                let (mut traces, mut kept) = (0u64, 0u64);
+                let body = if entries.is_empty() {
+                    pool[i % pool.len()].clone()
+                } else {
+                    entries[i % entries.len()].with_fresh_ids(&mut rng, |id, slot| {
+                        traces += 1;
+                        if sampling
+                            .as_ref()
+                            .as_ref()
+                            .is_some_and(|m| m.sampled(id, slot.error))
+                        {
+                            kept += slot.offsets.len() as u64;
+                        }
+                    })
+                };
                 i += workers;
                 let len = body.len() as u64;
                 let spans = n as u64;
@@ -242,6 +318,10 @@ pub async fn run(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
                         counters.spans_ok.fetch_add(spans - rejected, Relaxed);
                         counters.spans_rejected.fetch_add(rejected, Relaxed);
                         counters.bytes_ok.fetch_add(len, Relaxed);
+                        counters.traces_ok.fetch_add(traces, Relaxed);
+                        // A partial rejection would make the prediction
+                        // unknowable; the run reports rejections anyway.
+                        counters.sampled_expected.fetch_add(kept, Relaxed);
                     }
                     Ok(Err(status)) => counters.error(format!("{:?}", status.code()), spans),
                     Err(_) => counters.error("ClientTimeout".into(), spans),
@@ -267,6 +347,11 @@ pub async fn run(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
         errors,
         elapsed,
         request_bytes_avg,
+        traces_sent: counters.traces_ok.load(Relaxed),
+        spans_expected_sampled: cfg
+            .sampling
+            .as_ref()
+            .map(|_| counters.sampled_expected.load(Relaxed)),
     })
 }
 
@@ -286,6 +371,25 @@ mod tests {
         assert_eq!(b.reserve(ms(0), 100.0), ms(100));
         // The caller slept 100 ms: the next one is again 100 ms away.
         assert_eq!(b.reserve(ms(100), 100.0), ms(100));
+    }
+
+    #[test]
+    fn sampling_model_uses_the_collectors_fnv_hash() {
+        // FNV-1a 64 test vectors: "" and "a".
+        assert_eq!(fnv1a(b"", b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"", b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"a", b""), fnv1a(b"", b"a"));
+        let m = SamplingModel {
+            salt: b"default-hash-seed".to_vec(),
+            percentage: 10.0,
+            keep_errors: true,
+        };
+        let mut rng = fastrand::Rng::with_seed(3);
+        let kept = (0..100_000)
+            .filter(|_| m.sampled(&rng.u128(..).to_le_bytes(), false))
+            .count();
+        assert!((9_500..10_500).contains(&kept), "{kept}");
+        assert!(m.sampled(&[7; 16], true));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! See docs/benchmarks.md.
 
 mod codec;
+mod expo;
 mod gen;
+mod http;
+mod jsonload;
 mod load;
 mod procfs;
 mod relay;
@@ -52,6 +55,8 @@ enum Cmd {
         scenario: run::Scenario,
         #[command(flatten)]
         load: LoadArgs,
+        #[command(flatten)]
+        options: ScenarioArgs,
         /// How long to wait for /health/ready.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         ready_timeout: Duration,
@@ -99,6 +104,10 @@ struct LoadArgs {
     /// Per-request timeout.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
+    /// Give every trace a fresh random id on every send (always on for
+    /// tail-sampling).
+    #[arg(long)]
+    fresh_trace_ids: bool,
 }
 
 impl LoadArgs {
@@ -115,6 +124,54 @@ impl LoadArgs {
             inflight: self.inflight,
             pool: self.pool,
             timeout: self.timeout,
+            fresh_trace_ids: self.fresh_trace_ids,
+            sampling: None,
+        }
+    }
+}
+
+/// Options of particular scenarios.
+#[derive(Args, Clone)]
+struct ScenarioArgs {
+    /// `compression` of the OTLP exporter (otlp-*, redaction, tail-sampling).
+    #[arg(long, value_enum, default_value = "gzip")]
+    compression: run::Compression,
+    /// jsonlog-loki: NDJSON lines per POST.
+    #[arg(long, default_value_t = 1000)]
+    lines_per_request: usize,
+    /// tail-sampling: `decision_wait`.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    decision_wait: Duration,
+    /// tail-sampling: `sampling_percentage` of the probabilistic policy
+    /// (traces with an error are kept too).
+    #[arg(long, default_value_t = 10.0)]
+    sampling_percentage: f64,
+    /// scrape-100k: sample lines in the exposition.
+    #[arg(long, default_value_t = 100_000)]
+    series: usize,
+    /// scrape-100k: scrape interval of both scrapers.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    scrape_interval: Duration,
+    /// scrape-100k: scrapes measured per scraper.
+    #[arg(long, default_value_t = 5)]
+    scrapes: u64,
+    /// scrape-100k: the Prometheus binary (default: `prometheus` on PATH;
+    /// skipped when there is none).
+    #[arg(long)]
+    prometheus: Option<PathBuf>,
+}
+
+impl ScenarioArgs {
+    fn options(&self) -> run::ScenarioOptions {
+        run::ScenarioOptions {
+            compression: self.compression,
+            lines_per_request: self.lines_per_request,
+            decision_wait: self.decision_wait,
+            sampling_percentage: self.sampling_percentage,
+            series: self.series,
+            scrape_interval: self.scrape_interval,
+            scrapes: self.scrapes,
+            prometheus: self.prometheus.clone(),
         }
     }
 }
@@ -189,6 +246,7 @@ async fn main() -> anyhow::Result<()> {
             confluo,
             scenario,
             load,
+            options,
             ready_timeout,
             drain_timeout,
             keep,
@@ -199,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
                 scenario,
                 // The target is filled in once confluo's port is chosen.
                 load: load.config(SocketAddr::from(([127, 0, 0, 1], 0))),
+                options: options.options(),
                 ready_timeout,
                 drain_timeout,
                 keep,

@@ -4,7 +4,7 @@ use crate::signal::Signal;
 use confluo_config::SignalKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::watch;
 
@@ -39,7 +39,7 @@ impl RequestContext {
 /// its context, its wire size as received and the acknowledgement handle.
 #[derive(Debug)]
 pub struct Batch {
-    data: Arc<Signal>,
+    data: Arc<Data>,
     pub ctx: Arc<RequestContext>,
     /// Bytes on the wire as the receiver got them (0 when unknown).
     pub wire_bytes: usize,
@@ -50,14 +50,115 @@ pub struct Batch {
     encoded: Option<bytes::Bytes>,
 }
 
+/// The signal, or the protobuf it will be decoded from on first use.
+///
+/// Receivers of OTLP protobuf validate the bytes (`otlp_wire::validate`) and
+/// hand them on undecoded: a pipeline that only forwards never pays for the
+/// tree. The first component that reads the data decodes it, once; the
+/// decoded tree is then shared by every branch like any other.
+#[derive(Debug)]
+struct Data {
+    kind: SignalKind,
+    /// Items in `source` (counted by the validation), while not decoded.
+    source_items: usize,
+    /// A validated export request of `kind`, while `signal` is unset.
+    source: Option<bytes::Bytes>,
+    signal: OnceLock<Signal>,
+}
+
+impl Data {
+    fn decoded(signal: Signal) -> Data {
+        Data {
+            kind: signal.kind(),
+            source_items: 0,
+            source: None,
+            signal: OnceLock::from(signal),
+        }
+    }
+
+    fn signal(&self) -> &Signal {
+        self.signal.get_or_init(|| match &self.source {
+            Some(bytes) => decode_validated(self.kind, bytes),
+            None => Signal::empty(self.kind),
+        })
+    }
+
+    /// Decoded and owned, the source dropped: the data is about to change.
+    fn signal_mut(&mut self) -> &mut Signal {
+        self.signal();
+        self.source = None;
+        self.signal.get_mut().expect("decoded just above")
+    }
+
+    fn item_count(&self) -> usize {
+        match self.signal.get() {
+            Some(s) => s.item_count(),
+            None => self.source_items,
+        }
+    }
+}
+
+impl Clone for Data {
+    /// A branch about to mutate copies the tree if decoded, else only the
+    /// (reference-counted) bytes.
+    fn clone(&self) -> Data {
+        match self.signal.get() {
+            Some(s) => Data::decoded(s.clone()),
+            None => Data {
+                kind: self.kind,
+                source_items: self.source_items,
+                source: self.source.clone(),
+                signal: OnceLock::new(),
+            },
+        }
+    }
+}
+
+/// Decodes bytes `otlp_wire::validate` accepted. It accepts exactly what
+/// prost accepts (a differential test holds it to that), so this cannot
+/// fail; if it ever did, the data is reported lost rather than panicking.
+fn decode_validated(kind: SignalKind, bytes: &[u8]) -> Signal {
+    match Signal::decode_request(kind, bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(
+                event = "lazy_decode_failed",
+                signal = %kind,
+                bytes = bytes.len(),
+                error = %e,
+                "validated OTLP protobuf failed to decode: the data of this batch is lost (a bug; please report it)"
+            );
+            Signal::empty(kind)
+        }
+    }
+}
+
 impl Batch {
     pub fn new(signal: Signal) -> Batch {
         Batch {
-            data: Arc::new(signal),
+            data: Arc::new(Data::decoded(signal)),
             ctx: RequestContext::shared_default(),
             wire_bytes: 0,
             acks: Acks::none(),
             encoded: None,
+        }
+    }
+
+    /// A batch of an OTLP protobuf export request that
+    /// [`crate::otlp_wire::validate`] accepted with `items` items; it is
+    /// decoded only if a component reads it.
+    pub fn from_validated(kind: SignalKind, encoded: bytes::Bytes, items: usize) -> Batch {
+        Batch {
+            data: Arc::new(Data {
+                kind,
+                source_items: items,
+                source: Some(encoded.clone()),
+                signal: OnceLock::new(),
+            }),
+            ctx: RequestContext::shared_default(),
+            wire_bytes: 0,
+            acks: Acks::none(),
+            encoded: Some(encoded),
         }
     }
 
@@ -86,26 +187,35 @@ impl Batch {
     }
 
     pub fn kind(&self) -> SignalKind {
-        self.data.kind()
+        self.data.kind
     }
 
+    /// Whether the data is still only protobuf bytes (nothing read it yet).
+    pub fn is_decoded(&self) -> bool {
+        self.data.signal.get().is_some()
+    }
+
+    /// The data, decoded on first use.
     pub fn signal(&self) -> &Signal {
-        &self.data
+        self.data.signal()
     }
 
     /// Mutable access for processors that change data. Copies the tree only
     /// when another fan-out branch still shares it; the last holder mutates in place.
     pub fn signal_mut(&mut self) -> &mut Signal {
         self.encoded = None;
-        Arc::make_mut(&mut self.data)
+        Arc::make_mut(&mut self.data).signal_mut()
     }
 
     /// Takes the data out, copying only if it is still shared.
     pub fn take_signal(&mut self) -> Signal {
         self.encoded = None;
-        let kind = self.data.kind();
-        let data = std::mem::replace(&mut self.data, Arc::new(Signal::empty(kind)));
-        Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone())
+        let kind = self.data.kind;
+        let data = std::mem::replace(&mut self.data, Arc::new(Data::decoded(Signal::empty(kind))));
+        match Arc::try_unwrap(data) {
+            Ok(mut owned) => std::mem::replace(owned.signal_mut(), Signal::empty(kind)),
+            Err(shared) => shared.signal().clone(),
+        }
     }
 
     pub fn item_count(&self) -> usize {
@@ -255,6 +365,45 @@ impl Drop for AckShare {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn validated(spans: usize) -> (Batch, Signal) {
+        let signal = crate::signal::tests::traces(1, 1, spans);
+        let mut buf = Vec::new();
+        signal.encode_request(&mut buf);
+        let items = crate::otlp_wire::validate(SignalKind::Traces, &buf).unwrap();
+        (
+            Batch::from_validated(SignalKind::Traces, buf.into(), items),
+            signal,
+        )
+    }
+
+    #[test]
+    fn validated_bytes_decode_only_when_read() {
+        let (batch, signal) = validated(3);
+        assert_eq!(batch.item_count(), 3);
+        assert!(!batch.is_decoded(), "counting must not decode");
+        let branch = batch.share();
+        assert_eq!(batch.signal(), &signal);
+        assert!(batch.is_decoded() && branch.is_decoded(), "branches share one decode");
+        assert!(batch.encoded().is_some(), "reading keeps the pass-through bytes");
+    }
+
+    #[test]
+    fn mutating_a_lazy_batch_decodes_a_private_copy() {
+        let (batch, signal) = validated(2);
+        let mut branch = batch.share();
+        if let Signal::Traces(rs) = branch.signal_mut() {
+            rs[0].scope_spans[0].spans.pop();
+        }
+        assert_eq!(branch.item_count(), 1);
+        assert!(branch.encoded().is_none());
+        assert!(!batch.is_decoded(), "the other branch still holds only bytes");
+        assert_eq!(batch.item_count(), 2);
+        assert_eq!(batch.signal(), &signal);
+        let (mut owned, signal) = validated(4);
+        assert_eq!(owned.take_signal(), signal);
+        assert_eq!(owned.item_count(), 0);
+    }
 
     #[tokio::test]
     async fn tracked_acks_complete_when_all_shares_settle() {

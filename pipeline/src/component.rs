@@ -119,8 +119,9 @@ pub trait Receiver: Send + Sync {
     /// Binds and starts serving; returns once the receiver accepts data, so
     /// that bind errors fail the start.
     async fn start(&mut self, consumers: SignalConsumers) -> Result<(), ComponentError>;
-    /// Stops accepting and waits for requests in flight to be answered.
-    async fn shutdown(&mut self) -> Result<(), ComponentError>;
+    /// Stops accepting and waits for requests in flight to be answered until
+    /// `deadline` (the service's shutdown deadline), then abandons them.
+    async fn shutdown(&mut self, deadline: Instant) -> Result<(), ComponentError>;
 }
 
 /// A pipeline stage. One instance per pipeline, wrapping the next consumer.

@@ -355,7 +355,7 @@ impl Service {
         tracing::info!(event = "service_stopping", grace_s = grace.as_secs_f64());
         self.shutdown.cancel();
         for (id, r, _) in &mut self.receivers {
-            if let Err(e) = r.shutdown().await {
+            if let Err(e) = r.shutdown(deadline).await {
                 tracing::warn!(event = "receiver_shutdown_failed", receiver = %id, error = %e);
             }
         }

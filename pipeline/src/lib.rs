@@ -18,6 +18,7 @@ pub mod exporter_helper;
 pub mod graph;
 pub mod http_client;
 pub mod otlp_json;
+pub mod otlp_wire;
 pub mod signal;
 pub mod telemetry;
 pub mod tls;

@@ -141,7 +141,9 @@ impl GrpcSender {
         })
     }
 
-    async fn call<R>(&self, path: &'static str, body: Bytes) -> Result<R, Status>
+    /// One unary call of pre-encoded `body` to `path` (also used by the
+    /// `jaeger` exporter's `grpc_api_v2`, over the same channel code).
+    pub(crate) async fn call<R>(&self, path: &'static str, body: Bytes) -> Result<R, Status>
     where
         R: prost::Message + Default + Send + Sync + 'static,
     {
@@ -176,6 +178,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Classifies a failed call per the OTLP spec's gRPC rules.
 pub(crate) fn classify(status: &Status) -> SendOutcome<OtlpRequest> {
+    classify_status(status)
+}
+
+/// [`classify`] for any request type (the `jaeger` exporter's too).
+pub(crate) fn classify_status<R>(status: &Status) -> SendOutcome<R> {
     let error = format!(
         "rpc error: code = {:?} desc = {}",
         status.code(),

@@ -108,19 +108,43 @@ impl ProcessorFactory for BatchFactory {
     }
 }
 
-/// A batch ready to go downstream: data, its sources' acks, its encoded form.
-type Piece = (Signal, Acks, Option<bytes::Bytes>);
+/// A batch ready to go downstream: its data and its sources' acks.
+type Piece = (Held, Acks);
+
+/// The data of a partition.
+enum Held {
+    /// Concatenated protobuf export requests, while every part arrived as
+    /// one (concatenated export requests are a valid export request). Such
+    /// data is never decoded here: an OTLP exporter sends these bytes as
+    /// they are, so a forwarding pipeline never builds the tree.
+    Encoded { bytes: Vec<u8>, items: usize },
+    Decoded(Signal),
+}
+
+impl Held {
+    fn decode(self, kind: SignalKind) -> Signal {
+        match self {
+            Held::Decoded(s) => s,
+            Held::Encoded { bytes, items } => {
+                Batch::from_validated(kind, bytes.into(), items).take_signal()
+            }
+        }
+    }
+
+    fn into_batch(self, kind: SignalKind) -> Batch {
+        match self {
+            Held::Decoded(s) => Batch::new(s),
+            Held::Encoded { bytes, items } => Batch::from_validated(kind, bytes.into(), items),
+        }
+    }
+}
 
 /// Data waiting for one partition.
 struct Pending {
-    data: Signal,
+    data: Held,
     items: usize,
     acks: Acks,
     since: Instant,
-    /// The protobuf export request of `data`, kept while every part arrived
-    /// with one: concatenated export requests are a valid export request, so
-    /// an unchanged batch needs no encoding downstream.
-    encoded: Option<Vec<u8>>,
 }
 
 struct State {
@@ -221,39 +245,36 @@ impl BatchProcessor {
     /// Takes a partition's data out in pieces of at most `send_batch_max_size`.
     fn take_pieces(&self, pending: Pending) -> Vec<Piece> {
         let Pending {
-            mut data,
+            data,
             items,
             mut acks,
-            encoded,
             ..
         } = pending;
         let max = self.config.send_batch_max_size;
         if max == 0 || items <= max {
-            return vec![(data, acks, encoded.map(bytes::Bytes::from))];
+            return vec![(data, acks)];
         }
+        let mut data = data.decode(self.signal);
         let mut pieces = Vec::new();
         while data.item_count() > max {
-            pieces.push((data.split_front(max), acks.share(), None));
+            pieces.push((Held::Decoded(data.split_front(max)), acks.share()));
         }
-        pieces.push((data, acks.take(), None));
+        pieces.push((Held::Decoded(data), acks.take()));
         pieces
     }
 
     /// Sends pieces downstream; pieces refused retryably go back to pending.
     async fn send(&self, key: Vec<String>, pieces: Vec<Piece>) {
         let mut refused: Vec<(Signal, Acks)> = Vec::new();
-        for (data, acks, encoded) in pieces {
+        for (data, acks) in pieces {
             if !refused.is_empty() {
-                refused.push((data, acks));
+                refused.push((data.decode(self.signal), acks));
                 continue;
             }
-            let items = data.item_count();
             // The acks stay here: downstream taking the batch is custody, and a
             // refused batch comes back to us rather than being lost.
-            let mut batch = Batch::new(data);
-            if let Some(encoded) = encoded {
-                batch = batch.with_encoded(encoded);
-            }
+            let batch = data.into_batch(self.signal);
+            let items = batch.item_count();
             let keep = batch.share();
             match self.next.consume(batch).await {
                 Ok(()) => {
@@ -283,24 +304,23 @@ impl BatchProcessor {
                     st.partitions.insert(
                         key.clone(),
                         Pending {
-                            data,
+                            data: Held::Decoded(data),
                             items,
                             acks,
                             since: Instant::now() - self.config.timeout.0,
-                            encoded: None,
                         },
                     );
                 }
                 Some(newer) => {
                     // Put the refused data in front of what arrived meanwhile.
+                    let mut data = data;
+                    let _ = data.append(newer.data.decode(self.signal));
                     let mut merged = Pending {
-                        data,
+                        data: Held::Decoded(data),
                         items: items + newer.items,
                         acks,
                         since: newer.since.min(Instant::now()),
-                        encoded: None,
                     };
-                    let _ = merged.data.append(newer.data);
                     merged.acks.merge(newer.acks);
                     st.partitions.insert(key.clone(), merged);
                 }
@@ -366,21 +386,32 @@ impl Consumer for BatchProcessor {
                 )));
             }
             let acks = batch.acks.take();
-            let encoded = batch.take_encoded();
-            let data = batch.take_signal();
             st.total_items += items;
+            let kind = self.signal;
             let pending = st.partitions.entry(key.clone()).or_insert_with(|| Pending {
-                data: Signal::empty(self.signal),
+                data: Held::Encoded {
+                    bytes: Vec::new(),
+                    items: 0,
+                },
                 items: 0,
                 acks: Acks::none(),
                 since: Instant::now(),
-                encoded: Some(Vec::new()),
             });
-            match (&mut pending.encoded, encoded) {
-                (Some(all), Some(part)) => all.extend_from_slice(&part),
-                (slot, _) => *slot = None,
+            match (&mut pending.data, batch.take_encoded()) {
+                (Held::Encoded { bytes, items: n }, Some(part)) => {
+                    bytes.extend_from_slice(&part);
+                    *n += items;
+                }
+                (Held::Decoded(all), _) => {
+                    let _ = all.append(batch.take_signal());
+                }
+                (held @ Held::Encoded { .. }, None) => {
+                    let placeholder = Held::Decoded(Signal::empty(kind));
+                    let mut all = std::mem::replace(held, placeholder).decode(kind);
+                    let _ = all.append(batch.take_signal());
+                    *held = Held::Decoded(all);
+                }
             }
-            let _ = pending.data.append(data);
             pending.items += items;
             pending.acks.merge(acks);
             let immediate = self.config.timeout.0.is_zero();

@@ -190,3 +190,68 @@ async fn keeps_the_encoded_request_only_while_every_part_has_one() {
     assert_eq!(&Signal::Traces(decoded.resource_spans), data);
     assert!(got[1].1.is_none());
 }
+
+/// Records whether what it got was ever decoded.
+#[derive(Default)]
+struct LazySink {
+    got: Mutex<Vec<(bool, usize, Batch)>>,
+}
+
+#[async_trait]
+impl Consumer for LazySink {
+    async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        let decoded = batch.is_decoded();
+        let items = batch.item_count();
+        self.got.lock().unwrap().push((decoded, items, batch));
+        Ok(())
+    }
+}
+
+fn validated(b: Batch) -> Batch {
+    let mut bytes = Vec::new();
+    b.signal().encode_request(&mut bytes);
+    let items = confluo_pipeline::otlp_wire::validate(SignalKind::Traces, &bytes).unwrap();
+    Batch::from_validated(SignalKind::Traces, bytes.into(), items)
+}
+
+#[tokio::test]
+async fn merges_undecoded_requests_without_decoding_them() {
+    let sink = Arc::new(LazySink::default());
+    let ctx = ComponentContext::for_tests(ComponentKind::Processor, "batch");
+    let config = BatchConfig {
+        send_batch_size: 5,
+        timeout: GoDuration(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let p = BatchProcessor::start(ctx, config, SignalKind::Traces, sink.clone());
+    let (a, b) = (spans(2), spans(3));
+    let mut expected = a.signal().clone();
+    expected.append(b.signal().clone()).unwrap();
+    p.consume(validated(a)).await.unwrap();
+    p.consume(validated(b)).await.unwrap();
+    let got = sink.got.lock().unwrap();
+    assert_eq!(got.len(), 1);
+    let (decoded, items, batch) = &got[0];
+    assert!(!decoded, "a forwarding batch processor must not build the tree");
+    assert_eq!(*items, 5);
+    assert!(batch.encoded().is_some());
+    assert_eq!(batch.signal(), &expected, "the merged bytes decode to both parts");
+}
+
+#[tokio::test]
+async fn splits_undecoded_requests_above_the_max_size() {
+    let sink = Arc::new(LazySink::default());
+    let ctx = ComponentContext::for_tests(ComponentKind::Processor, "batch");
+    let config = BatchConfig {
+        send_batch_size: 4,
+        send_batch_max_size: 4,
+        timeout: GoDuration(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let p = BatchProcessor::start(ctx, config, SignalKind::Traces, sink.clone());
+    p.consume(validated(spans(3))).await.unwrap();
+    p.consume(validated(spans(3))).await.unwrap();
+    let got = sink.got.lock().unwrap();
+    let sizes: Vec<usize> = got.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(sizes, vec![4, 2]);
+}

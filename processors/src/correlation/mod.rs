@@ -96,7 +96,7 @@ impl ProcessorFactory for CorrelationFactory {
         if let Some(msg) = config.problems().into_iter().next() {
             return Err(ComponentError::Other(format!("{}: {msg}", ctx.id)));
         }
-        let store = resolve_store(&ctx, &config)?;
+        let store = resolve_store(&ctx, node, &config)?;
         match signal {
             SignalKind::Traces => Ok(Arc::new(TracesCorrelation {
                 s: Shared::new(&ctx, &config, store, signal),
@@ -112,18 +112,40 @@ impl ProcessorFactory for CorrelationFactory {
 }
 
 /// The named `correlation_store` extension, or the process-wide default.
+/// A dangling `store:` is a config error at the option's position, so that
+/// `confluo validate` (which builds the graph) reports it like the others.
 fn resolve_store(
     ctx: &ComponentContext,
+    node: &Node,
     config: &CorrelationConfig,
 ) -> Result<Arc<CorrelationStore>, ComponentError> {
     let Some(id) = &config.store else {
         return Ok(CorrelationStore::default_store());
     };
     let ext = ctx.extensions.get(id).ok_or_else(|| {
-        ComponentError::Other(format!(
-            "{}: store: extension \"{id}\" is not configured or not listed in service.extensions",
-            ctx.id
-        ))
+        let at = node.get("store").unwrap_or(node);
+        let listed: Vec<String> = ctx
+            .extensions
+            .all()
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .filter(|other| other.starts_with(store::STORE_TYPE))
+            .collect();
+        let hint = match confluo_config::closest(&id.to_string(), &listed) {
+            Some(near) => format!("did you mean \"{near}\"?"),
+            None => format!(
+                "define \"{id}\" under `extensions:` and list it in `service.extensions`, \
+                 or remove `store:` to use the process-wide default store"
+            ),
+        };
+        ComponentError::Config(
+            ConfigError::error(
+                Some(at.span().clone()),
+                at.path(),
+                format!("extension \"{id}\" is not configured or not listed in service.extensions"),
+            )
+            .with_hint(hint),
+        )
     })?;
     let store = ext
         .as_any()

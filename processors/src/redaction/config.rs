@@ -139,25 +139,45 @@ impl Default for UrlSanitizerConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DbSanitizerConfig {
-    pub sql: SqlSanitizerConfig,
-    /// Also replace literals in the names of spans that carry a SQL statement.
+    /// SQL literals → `?`.
+    pub sql: DbBlockConfig,
+    /// Redis commands: values in arguments → `?` (keys, options kept).
+    pub redis: DbBlockConfig,
+    /// Valkey commands, as `redis`.
+    pub valkey: DbBlockConfig,
+    /// Memcached commands: the data block of storage commands removed.
+    pub memcached: DbBlockConfig,
+    /// MongoDB JSON queries: every value → `"?"`.
+    pub mongo: DbBlockConfig,
+    /// OpenSearch JSON queries, as `mongo`.
+    pub opensearch: DbBlockConfig,
+    /// Elasticsearch JSON queries, as `mongo`.
+    pub es: DbBlockConfig,
+    /// Also rewrite the names of database spans (client, server, internal)
+    /// with the block of their `db.system`; with `sql`, the names of spans
+    /// that carry one of its attributes.
     pub sanitize_span_name: bool,
 }
 
-pub const DEFAULT_SQL_ATTRIBUTES: [&str; 2] = ["db.statement", "db.query.text"];
+/// Attributes each `db_sanitizer` block rewrites unless configured.
+pub const DEFAULT_DB_ATTRIBUTES: [&str; 2] = ["db.statement", "db.query.text"];
+pub const DEFAULT_SQL_ATTRIBUTES: [&str; 2] = DEFAULT_DB_ATTRIBUTES;
 
+/// One `db_sanitizer` block.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SqlSanitizerConfig {
+pub struct DbBlockConfig {
     pub enabled: bool,
     pub attributes: Vec<String>,
 }
 
-impl Default for SqlSanitizerConfig {
+pub type SqlSanitizerConfig = DbBlockConfig;
+
+impl Default for DbBlockConfig {
     fn default() -> Self {
-        SqlSanitizerConfig {
+        DbBlockConfig {
             enabled: false,
-            attributes: DEFAULT_SQL_ATTRIBUTES
+            attributes: DEFAULT_DB_ATTRIBUTES
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),

@@ -1,6 +1,7 @@
 //! The compiled rules and the walk over a signal that applies them.
 
 use super::config::{Detector, HashFunction, RedactionConfig, Summary};
+use super::db::{self, DbSanitizers};
 use super::detectors::{self, Kind};
 use super::sanitize::{self, UrlPart};
 use confluo_pipeline::proto::common::{any_value::Value, AnyValue, KeyValue};
@@ -60,8 +61,7 @@ pub struct Redactor {
     redact_all_types: bool,
     url_attributes: HashSet<String>,
     url_span_names: bool,
-    sql_attributes: HashSet<String>,
-    sql_span_names: bool,
+    db: DbSanitizers,
 }
 
 fn compile_each(option: &str, patterns: &[String]) -> Result<Option<Regex>, BuildError> {
@@ -190,12 +190,7 @@ impl Redactor {
                 HashSet::new()
             },
             url_span_names: cfg.url_sanitizer.enabled && cfg.url_sanitizer.sanitize_span_name,
-            sql_attributes: if cfg.db_sanitizer.sql.enabled {
-                set(&cfg.db_sanitizer.sql.attributes)
-            } else {
-                HashSet::new()
-            },
-            sql_span_names: cfg.db_sanitizer.sql.enabled && cfg.db_sanitizer.sanitize_span_name,
+            db: DbSanitizers::new(&cfg.db_sanitizer),
         })
     }
 
@@ -206,28 +201,24 @@ impl Redactor {
             Signal::Traces(rs) => {
                 for r in rs {
                     if let Some(res) = &mut r.resource {
-                        self.process_attrs(&mut res.attributes, None, &mut stats);
+                        self.process_attrs(&mut res.attributes, None, false, &mut stats);
                     }
                     for ss in &mut r.scope_spans {
                         if let Some(scope) = &mut ss.scope {
-                            self.process_attrs(&mut scope.attributes, None, &mut stats);
+                            self.process_attrs(&mut scope.attributes, None, false, &mut stats);
                         }
                         for span in &mut ss.spans {
                             // Decided before the attributes are rewritten.
-                            let sql_span = self.sql_span_names
-                                && span
-                                    .attributes
-                                    .iter()
-                                    .any(|kv| self.sql_attributes.contains(&kv.key));
-                            self.process_attrs(&mut span.attributes, None, &mut stats);
+                            let db_name = self.db.span_name_block(span.kind, &span.attributes);
+                            self.process_attrs(&mut span.attributes, None, false, &mut stats);
                             if self.url_span_names {
                                 if let Some(n) = sanitize::sanitize_span_name_urls(&span.name) {
                                     span.name = n;
                                     stats.masked += 1;
                                 }
                             }
-                            if sql_span {
-                                if let Some(n) = sanitize::sanitize_sql(&span.name) {
+                            if let Some(block) = db_name {
+                                if let Some(n) = block.apply(&span.name) {
                                     span.name = n;
                                     stats.masked += 1;
                                 }
@@ -238,10 +229,10 @@ impl Redactor {
                             }
                             for e in &mut span.events {
                                 self.scan_field(&mut e.name, &mut stats);
-                                self.process_attrs(&mut e.attributes, None, &mut stats);
+                                self.process_attrs(&mut e.attributes, None, false, &mut stats);
                             }
                             for l in &mut span.links {
-                                self.process_attrs(&mut l.attributes, None, &mut stats);
+                                self.process_attrs(&mut l.attributes, None, false, &mut stats);
                             }
                         }
                     }
@@ -250,15 +241,20 @@ impl Redactor {
             Signal::Logs(rl) => {
                 for r in rl {
                     if let Some(res) = &mut r.resource {
-                        self.process_attrs(&mut res.attributes, None, &mut stats);
+                        self.process_attrs(&mut res.attributes, None, false, &mut stats);
                     }
                     for sl in &mut r.scope_logs {
                         if let Some(scope) = &mut sl.scope {
-                            self.process_attrs(&mut scope.attributes, None, &mut stats);
+                            self.process_attrs(&mut scope.attributes, None, false, &mut stats);
                         }
                         for rec in &mut sl.log_records {
                             self.scan_field(&mut rec.event_name, &mut stats);
-                            self.process_attrs(&mut rec.attributes, rec.body.as_mut(), &mut stats);
+                            self.process_attrs(
+                                &mut rec.attributes,
+                                rec.body.as_mut(),
+                                true,
+                                &mut stats,
+                            );
                         }
                     }
                 }
@@ -267,21 +263,27 @@ impl Redactor {
                 use confluo_pipeline::proto::metrics::metric::Data;
                 for r in rm {
                     if let Some(res) = &mut r.resource {
-                        self.process_attrs(&mut res.attributes, None, &mut stats);
+                        self.process_attrs(&mut res.attributes, None, false, &mut stats);
                     }
                     for sm in &mut r.scope_metrics {
                         if let Some(scope) = &mut sm.scope {
-                            self.process_attrs(&mut scope.attributes, None, &mut stats);
+                            self.process_attrs(&mut scope.attributes, None, false, &mut stats);
                         }
                         for m in &mut sm.metrics {
                             macro_rules! points {
                                 ($points:expr) => {
                                     for p in $points {
-                                        self.process_attrs(&mut p.attributes, None, &mut stats);
+                                        self.process_attrs(
+                                            &mut p.attributes,
+                                            None,
+                                            false,
+                                            &mut stats,
+                                        );
                                         for e in &mut p.exemplars {
                                             self.process_attrs(
                                                 &mut e.filtered_attributes,
                                                 None,
+                                                false,
                                                 &mut stats,
                                             );
                                         }
@@ -295,7 +297,12 @@ impl Redactor {
                                 Some(Data::ExponentialHistogram(h)) => points!(&mut h.data_points),
                                 Some(Data::Summary(s)) => {
                                     for p in &mut s.data_points {
-                                        self.process_attrs(&mut p.attributes, None, &mut stats);
+                                        self.process_attrs(
+                                            &mut p.attributes,
+                                            None,
+                                            false,
+                                            &mut stats,
+                                        );
                                     }
                                 }
                                 None => {}
@@ -344,11 +351,18 @@ impl Redactor {
         &self,
         attrs: &mut Vec<KeyValue>,
         body: Option<&mut AnyValue>,
+        log_record: bool,
         stats: &mut Stats,
     ) {
         if attrs.is_empty() && body.is_none() {
             return;
         }
+        // Read before any attribute is removed or rewritten.
+        let system = if self.db.needs_system() {
+            db::db_system(attrs)
+        } else {
+            None
+        };
         let mut audit = Audit::new(self.summary == Summary::Debug);
         attrs.retain_mut(|kv| {
             if self.is_ignored(&kv.key) {
@@ -376,9 +390,9 @@ impl Redactor {
                     }
                 }
             }
-            if !self.sql_attributes.is_empty() && self.sql_attributes.contains(&kv.key) {
+            if !self.db.is_empty() && self.db.lists(&kv.key) {
                 if let Some(Value::StringValue(s)) = &mut value.value {
-                    if let Some(new) = sanitize::sanitize_sql(s) {
+                    if let Some(new) = self.db.sanitize(&kv.key, s, system.as_deref(), log_record) {
                         *s = new;
                         changed = true;
                     }

@@ -12,6 +12,7 @@
 //! string without matches costs one scan and no allocation.
 
 pub mod config;
+pub mod db;
 pub mod detectors;
 pub mod engine;
 pub mod sanitize;

@@ -688,6 +688,147 @@ fn sql_sanitizer() {
     );
 }
 
+#[test]
+fn db_sanitizer_blocks_follow_db_system() {
+    let r = redactor(
+        "allow_all_keys: true
+summary: debug
+db_sanitizer:
+  sanitize_span_name: true
+  sql: {enabled: true}
+  redis: {enabled: true}
+  valkey: {enabled: true}
+  memcached: {enabled: true}
+  mongo: {enabled: true}
+  opensearch: {enabled: true, attributes: [db.query.text]}
+  es: {enabled: true}",
+    );
+    let run = |system: &str, key: &str, statement: &str, name: &str, kind: i32| {
+        let mut s = span_with(vec![
+            key_value("db.system.name", string(system)),
+            key_value(key, string(statement)),
+        ]);
+        if let Signal::Traces(rs) = &mut s {
+            let sp = &mut rs[0].scope_spans[0].spans[0];
+            sp.name = name.into();
+            sp.kind = kind;
+        }
+        r.process(&mut s);
+        let Signal::Traces(rs) = &s else { panic!() };
+        let sp = &rs[0].scope_spans[0].spans[0];
+        (
+            str_of(&sp.attributes, key).unwrap_or_default().to_string(),
+            sp.name.clone(),
+            str_of(&sp.attributes, MASKED_KEYS).map(str::to_string),
+        )
+    };
+    const CLIENT: i32 = 3;
+    let (v, name, masked) = run(
+        "redis",
+        "db.statement",
+        "SET session:9 s3cr3t-token",
+        "SET session:9 s3cr3t-token",
+        CLIENT,
+    );
+    assert_eq!(
+        (v.as_str(), name.as_str()),
+        ("SET session:9 ?", "SET session:9 ?")
+    );
+    assert_eq!(masked.as_deref(), Some("db.statement"));
+    let (v, ..) = run("valkey", "db.query.text", "AUTH hunter2", "AUTH", CLIENT);
+    assert_eq!(v, "AUTH ?");
+    let (v, ..) = run(
+        "memcached",
+        "db.statement",
+        "set k 0 60 6\r\nsecret\r\n",
+        "set",
+        CLIENT,
+    );
+    assert_eq!(v, "set k 0 60 6");
+    let (v, name, _) = run(
+        "mongodb",
+        "db.statement",
+        r#"{"find": "users", "filter": {"email": "eve@example.com"}}"#,
+        r#"{"filter": {"ssn": "123"}}"#,
+        CLIENT,
+    );
+    assert_eq!(v, r#"{"find":"?","filter":{"email":"?"}}"#);
+    assert_eq!(name, r#"{"filter":{"ssn":"?"}}"#);
+    // opensearch lists only db.query.text here.
+    let (v, ..) = run(
+        "opensearch",
+        "db.statement",
+        r#"{"q": "x"}"#,
+        "search",
+        CLIENT,
+    );
+    assert_eq!(v, r#"{"q": "x"}"#);
+    let (v, ..) = run(
+        "opensearch",
+        "db.query.text",
+        r#"{"q": "x"}"#,
+        "search",
+        CLIENT,
+    );
+    assert_eq!(v, r#"{"q":"?"}"#);
+    let (v, ..) = run(
+        "elasticsearch",
+        "db.statement",
+        r#"{"query": {"term": {"user.id": "kimchy"}}}"#,
+        "search",
+        CLIENT,
+    );
+    assert_eq!(v, r#"{"query":{"term":{"user.id":"?"}}}"#);
+    // Not JSON: left as it is, as the Collector does.
+    let (v, ..) = run(
+        "elasticsearch",
+        "db.statement",
+        "GET /idx/_search",
+        "x",
+        CLIENT,
+    );
+    assert_eq!(v, "GET /idx/_search");
+    // SQL systems and spans without a system keep the sql block; a producer
+    // span's name is not a statement.
+    let (v, name, _) = run("postgresql", "db.statement", "SELECT 1", "SELECT 1", CLIENT);
+    assert_eq!((v.as_str(), name.as_str()), ("SELECT ?", "SELECT ?"));
+    let (_, name, _) = run("redis", "db.statement", "SET a b", "SET a b", 4);
+    assert_eq!(name, "SET a b");
+
+    // Log records without a system: every block listing the key in turn.
+    let mut logs = Signal::Logs(vec![ResourceLogs {
+        scope_logs: vec![ScopeLogs {
+            log_records: vec![LogRecord {
+                attributes: vec![key_value("db.statement", string("SET k v"))],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }]);
+    r.process(&mut logs);
+    let Signal::Logs(rl) = &logs else { panic!() };
+    assert_eq!(
+        str_of(
+            &rl[0].scope_logs[0].log_records[0].attributes,
+            "db.statement"
+        ),
+        Some("SET k ?")
+    );
+}
+
+#[test]
+fn db_sanitizer_config() {
+    let c = cfg("db_sanitizer: {redis: {enabled: true}}");
+    assert!(c.db_sanitizer.redis.enabled && !c.db_sanitizer.mongo.enabled);
+    assert_eq!(
+        c.db_sanitizer.es.attributes,
+        vec!["db.statement", "db.query.text"]
+    );
+    let errors = check("db_sanitizer: {cassandra: {enabled: true}}");
+    assert!(errors.iter().any(|e| e.contains("cassandra")), "{errors:?}");
+}
+
 // ---------------------------------------------------------------- the processor
 
 struct Capture(Mutex<Vec<Signal>>);

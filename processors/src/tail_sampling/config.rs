@@ -66,6 +66,9 @@ pub enum PolicyType {
     RateLimiting,
     SpanCount,
     TraceState,
+    TraceFlags,
+    BytesLimiting,
+    OttlCondition,
     And,
     Drop,
     Composite,
@@ -97,6 +100,10 @@ pub struct PolicyConfig {
     pub span_count: Option<SpanCountConfig>,
     #[serde(default)]
     pub trace_state: Option<TraceStateConfig>,
+    #[serde(default)]
+    pub bytes_limiting: Option<BytesLimitingConfig>,
+    #[serde(default)]
+    pub ottl_condition: Option<OttlConditionConfig>,
     #[serde(default)]
     pub and: Option<AndConfig>,
     #[serde(default)]
@@ -180,6 +187,38 @@ pub struct RateLimitingConfig {
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct BytesLimitingConfig {
+    /// Sustained rate: tokens (bytes) added to the bucket per second.
+    pub bytes_per_second: i64,
+    /// Bucket size; 0 = twice `bytes_per_second`, as in the Collector.
+    pub burst_capacity: i64,
+}
+
+/// What an OTTL evaluation error does to the policy's decision.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorMode {
+    /// The condition counts as false (logged) and evaluation goes on.
+    Ignore,
+    /// The policy's evaluation fails: it takes no part in the decision.
+    #[default]
+    Propagate,
+    /// As `ignore`, without logging.
+    Silent,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OttlConditionConfig {
+    pub error_mode: ErrorMode,
+    /// Conditions on spans, ORed.
+    pub span: Vec<String>,
+    /// Conditions on span events, ORed.
+    pub spanevent: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct SpanCountConfig {
     pub min_spans: i64,
     pub max_spans: i64,
@@ -220,8 +259,8 @@ pub struct RateAllocationConfig {
     pub percent: i64,
 }
 
-/// The most leaf attribute conditions (string, numeric, boolean attribute and
-/// trace_state policies, at any depth) one processor evaluates: their results
+/// The most leaf attribute conditions (string, numeric, boolean attribute,
+/// trace_state policies and ottl_condition bits, at any depth) one processor evaluates: their results
 /// are kept as one bit each per held trace.
 pub const MAX_ATTRIBUTE_CONDITIONS: usize = 64;
 
@@ -272,6 +311,14 @@ impl PolicyConfig {
             | PolicyType::NumericAttribute
             | PolicyType::BooleanAttribute
             | PolicyType::TraceState => 1,
+            // One bit for a match and, with `propagate`, one for an error.
+            PolicyType::OttlCondition => {
+                let propagate = self
+                    .ottl_condition
+                    .as_ref()
+                    .is_none_or(|o| o.error_mode == ErrorMode::Propagate);
+                1 + usize::from(propagate)
+            }
             PolicyType::And => self
                 .and
                 .iter()
@@ -430,6 +477,45 @@ impl PolicyConfig {
                             "trace_state.values",
                             "values must be at most 256 characters".into(),
                         );
+                    }
+                }
+            },
+            PolicyType::TraceFlags => {}
+            PolicyType::BytesLimiting => match &self.bytes_limiting {
+                Some(b) if b.bytes_per_second > 0 => {
+                    if b.burst_capacity < 0 {
+                        err(
+                            "bytes_limiting.burst_capacity",
+                            "must not be negative (0 = twice bytes_per_second)".into(),
+                        );
+                    }
+                }
+                _ => err(
+                    "bytes_limiting.bytes_per_second",
+                    "must be greater than 0".into(),
+                ),
+            },
+            PolicyType::OttlCondition => match &self.ottl_condition {
+                None => err(
+                    "ottl_condition",
+                    "the `ottl_condition` block is required".into(),
+                ),
+                Some(o) => {
+                    if o.span.is_empty() && o.spanevent.is_empty() {
+                        err(
+                            "ottl_condition",
+                            "expected at least one OTTL condition in `span` or `spanevent`".into(),
+                        );
+                    }
+                    for (field, list, ctx) in [
+                        ("span", &o.span, super::ottl::Context::Span),
+                        ("spanevent", &o.spanevent, super::ottl::Context::SpanEvent),
+                    ] {
+                        for (i, c) in list.iter().enumerate() {
+                            if let Err(e) = super::ottl::Condition::parse(c, ctx) {
+                                err(&format!("ottl_condition.{field}[{i}]"), format!("{e}: {c}"));
+                            }
+                        }
                     }
                 }
             },

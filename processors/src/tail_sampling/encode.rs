@@ -66,6 +66,7 @@ impl Splitter {
 
     /// Appends the fragments of `batch` to the arena.
     pub fn split(&mut self, batch: &[ResourceSpans], conds: &Conditions) {
+        let first_wins = conds.first_wins();
         for rs in batch {
             self.resource.clear();
             let resource_bits = match &rs.resource {
@@ -98,8 +99,10 @@ impl Splitter {
                     .extend(ss.spans.iter().map(|s| s.encoded_len()));
                 self.span_bits.clear();
                 if !conds.is_empty() {
+                    let resource: &[_] = rs.resource.as_ref().map_or(&[], |r| &r.attributes);
+                    let scope = ss.scope.as_ref();
                     self.span_bits
-                        .extend(ss.spans.iter().map(|s| conds.span_bits(s)));
+                        .extend(ss.spans.iter().map(|s| conds.span_bits(resource, scope, s)));
                 }
                 let mut i = 0;
                 while i < self.order.len() {
@@ -115,7 +118,7 @@ impl Splitter {
                         spans_len += field_len(self.span_lens[k as usize]);
                         let bits =
                             resource_bits | self.span_bits.get(k as usize).copied().unwrap_or(0);
-                        summary.add_span(span, bits);
+                        summary.add_span(span, bits, first_wins);
                     }
                     let ss_len = if ss.scope.is_some() {
                         field_len(self.scope.len())

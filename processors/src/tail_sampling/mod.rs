@@ -21,6 +21,7 @@
 
 pub mod config;
 mod encode;
+mod ottl;
 mod policy;
 mod store;
 
@@ -240,6 +241,7 @@ impl TailSamplingProcessor {
                 .decision_cache
                 .non_sampled_cache_size
                 .div_ceil(shards_n),
+            first_wins: policies.conditions.first_wins(),
         };
         let wait = config.decision_wait.0;
         // The Collector ticks once a second; shorter waits get finer ticks so
@@ -326,10 +328,6 @@ impl TailSamplingProcessor {
         at.div_ceil(self.tick.as_nanos().max(1)) as u64
     }
 
-    fn now_sec(&self) -> u64 {
-        self.elapsed().as_secs()
-    }
-
     async fn run_tick(&self, shard: usize) {
         let started = std::time::Instant::now();
         self.decide_due(shard, Some(self.now_tick()));
@@ -342,10 +340,10 @@ impl TailSamplingProcessor {
     /// Decides the shard's due traces (all pending ones with `None`).
     fn decide_due(&self, shard: usize, now_tick: Option<u64>) {
         let slots = lock(&self.shards[shard]).take_due(now_tick);
-        let now_sec = self.now_sec();
         for (due, ids) in slots {
             for chunk in ids.chunks(DECIDE_CHUNK) {
-                lock(&self.shards[shard]).decide(due, chunk, &self.policies, now_sec);
+                let now = self.elapsed();
+                lock(&self.shards[shard]).decide(due, chunk, &self.policies, now);
             }
         }
     }

@@ -7,14 +7,17 @@
 //! decision then needs no decoding of the held spans.
 
 use super::config::{
-    CompositeConfig, PolicyConfig, PolicyType, StatusCodeName, TailSamplingConfig,
+    CompositeConfig, ErrorMode, PolicyConfig, PolicyType, StatusCodeName, TailSamplingConfig,
 };
-use confluo_pipeline::proto::common::{any_value::Value, KeyValue};
+use super::ottl;
+use confluo_pipeline::proto::common::{any_value::Value, InstrumentationScope, KeyValue};
 use confluo_pipeline::proto::trace::{status::StatusCode, Span};
 use confluo_pipeline::telemetry::Counter;
 use confluo_pipeline::Telemetry;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 pub type TraceId = [u8; 16];
 
@@ -27,12 +30,18 @@ pub struct TraceSummary {
     pub max_end: u64,
     /// Bit 0: some span UNSET, bit 1: OK, bit 2: ERROR.
     pub status: u8,
+    /// Some span has the W3C sampled flag in its `flags`.
+    pub sampled_flag: bool,
     /// Bit i: attribute condition i matched some resource or span.
     pub matched: u64,
 }
 
 impl TraceSummary {
-    pub fn merge(&mut self, o: &TraceSummary) {
+    /// Adds a later part of the trace. `first_wins` marks the match bit of
+    /// each `ottl_condition` (propagate) pair whose next bit is its error
+    /// bit: as in the Collector, which stops at the first span that matches
+    /// or fails, a pair keeps whichever of its bits was set first.
+    pub fn merge(&mut self, o: &TraceSummary, first_wins: u64) {
         if o.span_count == 0 {
             return;
         }
@@ -40,14 +49,17 @@ impl TraceSummary {
             *self = *o;
             return;
         }
+        let settled = (self.matched & first_wins) | ((self.matched >> 1) & first_wins);
+        let blocked = settled | (settled << 1);
         self.span_count += o.span_count;
         self.min_start = self.min_start.min(o.min_start);
         self.max_end = self.max_end.max(o.max_end);
         self.status |= o.status;
-        self.matched |= o.matched;
+        self.sampled_flag |= o.sampled_flag;
+        self.matched |= o.matched & !blocked;
     }
 
-    pub fn add_span(&mut self, span: &Span, matched: u64) {
+    pub fn add_span(&mut self, span: &Span, matched: u64, first_wins: u64) {
         let status = match span.status.as_ref().map(|s| s.code()) {
             Some(StatusCode::Ok) => 2,
             Some(StatusCode::Error) => 4,
@@ -58,9 +70,11 @@ impl TraceSummary {
             min_start: span.start_time_unix_nano,
             max_end: span.end_time_unix_nano,
             status,
+            // The low byte of span flags is the W3C trace flags byte.
+            sampled_flag: span.flags & 0x01 != 0,
             matched,
         };
-        self.merge(&one);
+        self.merge(&one, first_wins);
     }
 }
 
@@ -72,6 +86,9 @@ pub enum Decision {
     InvertSampled,
     InvertNotSampled,
     Dropped,
+    /// The evaluation failed (ottl_condition with `error_mode: propagate`):
+    /// the policy takes no part in the decision, as in the Collector.
+    Error,
 }
 
 impl Decision {
@@ -103,6 +120,92 @@ enum Condition {
         key: String,
         values: HashSet<String>,
     },
+    /// Sets its own bit on a match and, with `propagate`, the next bit
+    /// (an `OttlError` slot) on an evaluation error.
+    Ottl(Box<OttlPolicy>),
+    OttlError,
+}
+
+/// The compiled conditions of one `ottl_condition` policy.
+pub struct OttlPolicy {
+    name: String,
+    span: Vec<ottl::Condition>,
+    spanevent: Vec<ottl::Condition>,
+    mode: ErrorMode,
+    errors: AtomicU64,
+}
+
+impl OttlPolicy {
+    fn build(p: &PolicyConfig) -> Result<OttlPolicy, String> {
+        let c = p.ottl_condition.clone().unwrap_or_default();
+        let compile = |list: &[String], ctx| {
+            list.iter()
+                .map(|s| {
+                    ottl::Condition::parse(s, ctx)
+                        .map_err(|e| format!("policy `{}`: {e}: {s}", p.name))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(OttlPolicy {
+            name: p.name.clone(),
+            span: compile(&c.span, ottl::Context::Span)?,
+            spanevent: compile(&c.spanevent, ottl::Context::SpanEvent)?,
+            mode: c.error_mode,
+            errors: AtomicU64::new(0),
+        })
+    }
+
+    /// The Collector's order: a span's conditions, then its events'.
+    fn eval(
+        &self,
+        resource: &[KeyValue],
+        scope: Option<&InstrumentationScope>,
+        span: &Span,
+    ) -> Result<bool, ottl::EvalError> {
+        let mut rec = ottl::Record {
+            resource,
+            scope,
+            span,
+            event: None,
+        };
+        for c in &self.span {
+            if self.outcome(c.eval(&rec))? {
+                return Ok(true);
+            }
+        }
+        if self.spanevent.is_empty() {
+            return Ok(false);
+        }
+        for e in &span.events {
+            rec.event = Some(e);
+            for c in &self.spanevent {
+                if self.outcome(c.eval(&rec))? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn outcome(&self, r: Result<bool, ottl::EvalError>) -> Result<bool, ottl::EvalError> {
+        match r {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                let n = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+                match self.mode {
+                    ErrorMode::Propagate => Err(e),
+                    ErrorMode::Silent => Ok(false),
+                    ErrorMode::Ignore => {
+                        // Per span, so back off: the 1st, 2nd, 4th, 8th… error.
+                        if n.is_power_of_two() {
+                            tracing::warn!(event = "tail_sampling_ottl_error", policy = %self.name, errors = n, error = %e.0, "OTTL condition failed; treated as false (error_mode: ignore)");
+                        }
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Condition {
@@ -112,6 +215,7 @@ impl Condition {
             | Condition::Num { key, .. }
             | Condition::Bool { key, .. }
             | Condition::TraceState { key, .. } => key,
+            Condition::Ottl(_) | Condition::OttlError => "",
         }
     }
 
@@ -128,7 +232,10 @@ impl Condition {
     }
 
     fn matches_attrs(&self, attrs: &[KeyValue]) -> bool {
-        if matches!(self, Condition::TraceState { .. }) {
+        if matches!(
+            self,
+            Condition::TraceState { .. } | Condition::Ottl(_) | Condition::OttlError
+        ) {
             return false;
         }
         let key = self.key();
@@ -164,6 +271,19 @@ impl Conditions {
         self.0.is_empty()
     }
 
+    /// The match bits of `ottl_condition` policies with an error bit.
+    pub fn first_wins(&self) -> u64 {
+        let mut mask = 0;
+        for (i, c) in self.0.iter().enumerate() {
+            if matches!(c, Condition::Ottl(_))
+                && matches!(self.0.get(i + 1), Some(Condition::OttlError))
+            {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
     /// Bits of the conditions a resource's attributes satisfy.
     pub fn resource_bits(&self, attrs: &[KeyValue]) -> u64 {
         let mut bits = 0;
@@ -175,11 +295,27 @@ impl Conditions {
         bits
     }
 
-    pub fn span_bits(&self, span: &Span) -> u64 {
+    pub fn span_bits(
+        &self,
+        resource: &[KeyValue],
+        scope: Option<&InstrumentationScope>,
+        span: &Span,
+    ) -> u64 {
         let mut bits = 0;
         for (i, c) in self.0.iter().enumerate() {
-            if c.matches_span(span) {
-                bits |= 1 << i;
+            match c {
+                Condition::Ottl(o) => match o.eval(resource, scope, span) {
+                    Ok(true) => bits |= 1 << i,
+                    Ok(false) => {}
+                    // Only `propagate` reports errors; its error bit follows.
+                    Err(_) => bits |= 1u64.checked_shl(i as u32 + 1).unwrap_or(0),
+                },
+                Condition::OttlError => {}
+                _ => {
+                    if c.matches_span(span) {
+                        bits |= 1 << i;
+                    }
+                }
             }
         }
         bits
@@ -206,6 +342,23 @@ struct CompositeState {
     spans: Vec<i64>,
 }
 
+/// golang.org/x/time/rate's token bucket, as the Collector's bytes_limiting
+/// uses it: starts full, refills continuously, never goes into debt.
+struct Bucket {
+    tokens: f64,
+    last: Option<Duration>,
+}
+
+/// What a policy sees of a trace at decision time.
+pub struct TraceInfo<'a> {
+    pub id: &'a TraceId,
+    pub summary: &'a TraceSummary,
+    /// The held protobuf bytes: the size of the trace as an export request.
+    pub bytes: u64,
+    /// Time since the processor started.
+    pub now: Duration,
+}
+
 enum Evaluator {
     Always,
     Latency {
@@ -230,6 +383,16 @@ enum Evaluator {
     SpanCount {
         min: i64,
         max: i64,
+    },
+    TraceFlags,
+    BytesLimiting {
+        per_second: f64,
+        burst: f64,
+        bucket: Mutex<Bucket>,
+    },
+    Ottl {
+        bit: u32,
+        error_bit: Option<u32>,
     },
     And(Vec<Evaluator>),
     Drop(Vec<Evaluator>),
@@ -351,6 +514,30 @@ impl Evaluator {
                     max: s.max_spans,
                 }
             }
+            PolicyType::TraceFlags => Evaluator::TraceFlags,
+            PolicyType::BytesLimiting => {
+                let b = p.bytes_limiting.clone().unwrap_or_default();
+                let burst = if b.burst_capacity > 0 {
+                    b.burst_capacity
+                } else {
+                    b.bytes_per_second.saturating_mul(2)
+                };
+                Evaluator::BytesLimiting {
+                    per_second: b.bytes_per_second as f64,
+                    burst: burst as f64,
+                    bucket: Mutex::new(Bucket {
+                        tokens: burst as f64,
+                        last: None,
+                    }),
+                }
+            }
+            PolicyType::OttlCondition => {
+                let o = OttlPolicy::build(p)?;
+                let propagate = o.mode == ErrorMode::Propagate;
+                let bit = conds.push(Condition::Ottl(Box::new(o)));
+                let error_bit = propagate.then(|| conds.push(Condition::OttlError));
+                Evaluator::Ottl { bit, error_bit }
+            }
             PolicyType::And => Evaluator::And(
                 p.and
                     .iter()
@@ -372,8 +559,10 @@ impl Evaluator {
         })
     }
 
-    fn evaluate(&self, id: &TraceId, t: &TraceSummary, now_sec: u64) -> Decision {
+    fn evaluate(&self, info: &TraceInfo<'_>) -> Decision {
         use Decision::*;
+        let (id, t) = (info.id, info.summary);
+        let now_sec = info.now.as_secs();
         let yes = |b: bool| if b { Sampled } else { NotSampled };
         match self {
             Evaluator::Always => Sampled,
@@ -413,18 +602,51 @@ impl Evaluator {
                 let n = t.span_count as i64;
                 yes(n >= *min && (*max == 0 || n <= *max))
             }
+            Evaluator::TraceFlags => yes(t.sampled_flag),
+            Evaluator::BytesLimiting {
+                per_second,
+                burst,
+                bucket,
+            } => {
+                let mut b = bucket.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(last) = b.last {
+                    let elapsed = info.now.saturating_sub(last).as_secs_f64();
+                    b.tokens = (b.tokens + elapsed * per_second).min(*burst);
+                }
+                b.last = Some(info.now.max(b.last.unwrap_or_default()));
+                let need = info.bytes as f64;
+                if need <= b.tokens {
+                    b.tokens -= need;
+                    Sampled
+                } else {
+                    NotSampled
+                }
+            }
+            Evaluator::Ottl { bit, error_bit } => {
+                if t.matched & (1 << bit) != 0 {
+                    Sampled
+                } else if error_bit.is_some_and(|e| t.matched & (1 << e) != 0) {
+                    Error
+                } else {
+                    NotSampled
+                }
+            }
             Evaluator::And(subs) => {
                 for s in subs {
-                    if matches!(s.evaluate(id, t, now_sec), NotSampled | InvertNotSampled) {
-                        return NotSampled;
+                    match s.evaluate(info) {
+                        Error => return Error,
+                        NotSampled | InvertNotSampled => return NotSampled,
+                        _ => {}
                     }
                 }
                 Sampled
             }
             Evaluator::Drop(subs) => {
                 for s in subs {
-                    if matches!(s.evaluate(id, t, now_sec), NotSampled | InvertNotSampled) {
-                        return NotSampled;
+                    match s.evaluate(info) {
+                        Error => return Error,
+                        NotSampled | InvertNotSampled => return NotSampled,
+                        _ => {}
                     }
                 }
                 Dropped
@@ -440,7 +662,11 @@ impl Evaluator {
                     st.spans.iter_mut().for_each(|s| *s = 0);
                 }
                 for (i, sub) in subs.iter().enumerate() {
-                    if sub.eval.evaluate(id, t, now_sec).is_sampled() {
+                    let d = sub.eval.evaluate(info);
+                    if d == Error {
+                        return Error;
+                    }
+                    if d.is_sampled() {
                         let if_sampled = st.spans[i] + t.span_count as i64;
                         if if_sampled <= sub.allocated && if_sampled <= *max_total {
                             st.spans[i] = if_sampled;
@@ -527,6 +753,7 @@ pub struct Policies {
     sample_on_first_match: bool,
     global_sampled: Counter,
     global_not_sampled: Counter,
+    evaluation_errors: Counter,
 }
 
 /// The final decision and the policy that sampled, when one did.
@@ -579,23 +806,32 @@ impl Policies {
             sample_on_first_match: cfg.sample_on_first_match,
             global_sampled: global("true"),
             global_not_sampled: global("false"),
+            evaluation_errors: telemetry.counter(
+                "otelcol_processor_tail_sampling_sampling_policy_evaluation_error",
+                "Count of sampling policy evaluation errors.",
+                &[("processor", processor)],
+            ),
         })
     }
 
     /// The Collector's `makeDecision`: evaluate in order (stopping at a
     /// `Dropped`, or at the first `Sampled` with `sample_on_first_match`),
     /// then Dropped > InvertNotSampled > Sampled > InvertSampled > NotSampled.
-    pub fn decide(&self, id: &TraceId, t: &TraceSummary, now_sec: u64) -> Outcome {
+    pub fn decide(&self, info: &TraceInfo<'_>) -> Outcome {
         let mut first: [Option<usize>; 5] = [None; 5];
         let slot = |d: Decision| match d {
             Decision::NotSampled => 0,
             Decision::Sampled => 1,
             Decision::InvertSampled => 2,
             Decision::InvertNotSampled => 3,
-            Decision::Dropped => 4,
+            Decision::Dropped | Decision::Error => 4,
         };
         for (i, p) in self.policies.iter().enumerate() {
-            let d = p.eval.evaluate(id, t, now_sec);
+            let d = p.eval.evaluate(info);
+            if d == Decision::Error {
+                self.evaluation_errors.add(1);
+                continue;
+            }
             if d.is_sampled() {
                 p.sampled.add(1);
             } else {

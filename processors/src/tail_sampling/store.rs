@@ -11,7 +11,7 @@
 //! only when its recorded due tick is that slot's.
 
 use super::encode::Fragment;
-use super::policy::{Policies, TraceId, TraceSummary};
+use super::policy::{Policies, TraceId, TraceInfo, TraceSummary};
 use confluo_pipeline::batch::Settlement;
 use confluo_pipeline::telemetry::{Counter, Gauge};
 use confluo_pipeline::Acks;
@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_trace_bytes: usize,
     pub sampled_cache: usize,
     pub non_sampled_cache: usize,
+    /// See [`TraceSummary::merge`].
+    pub first_wins: u64,
 }
 
 /// Counters and gauges the shards update (all shared atomics).
@@ -213,7 +215,7 @@ impl Shard {
                 e.buf.reserve_exact(data.len().max(e.buf.len() / 4));
             }
             e.buf.extend_from_slice(data);
-            e.summary.merge(&frag.summary);
+            e.summary.merge(&frag.summary, limits.first_wins);
             e.acks.merge(acks);
             let grown = e.buf.capacity() - before;
             self.add_bytes(grown);
@@ -330,7 +332,13 @@ impl Shard {
     }
 
     /// Decides the traces of a popped slot; the sampled ones go to the outbox.
-    pub fn decide(&mut self, due: u64, ids: &[TraceId], policies: &Policies, now_sec: u64) {
+    pub fn decide(
+        &mut self,
+        due: u64,
+        ids: &[TraceId],
+        policies: &Policies,
+        now: std::time::Duration,
+    ) {
         for id in ids {
             if self.traces.get(id).is_none_or(|e| e.due != due) {
                 continue;
@@ -345,7 +353,12 @@ impl Shard {
                 self.not_sampled.insert(*id);
                 continue;
             }
-            let outcome = policies.decide(id, &e.summary, now_sec);
+            let outcome = policies.decide(&TraceInfo {
+                id,
+                summary: &e.summary,
+                bytes: e.buf.len() as u64,
+                now,
+            });
             self.sub_bytes(cost);
             if outcome.sampled {
                 self.sampled.insert(*id);

@@ -895,3 +895,319 @@ mod props {
         }
     }
 }
+
+fn with_flags(mut s: Span, flags: u32) -> Span {
+    s.flags = flags;
+    s
+}
+
+#[tokio::test(start_paused = true)]
+async fn trace_flags_samples_traces_with_a_sampled_span() {
+    let h = Harness::new(&with_policies("  - {name: f, type: trace_flags}\n"));
+    // Trace 1: the sampled flag on a late child only; trace 3: only bit 8
+    // (the "parent is remote" flag), not the sampled bit.
+    h.send(vec![span(1, 1, 0, 1), with_flags(span(2, 1, 0, 1), 0x01)])
+        .await;
+    h.send(vec![with_flags(span(1, 2, 0, 1), 0x301), span(3, 1, 0, 1)])
+        .await;
+    h.send(vec![with_flags(span(3, 2, 0, 1), 0x100)]).await;
+    pass(1500).await;
+    assert_eq!(h.sink.traces(), BTreeSet::from([1, 2]));
+    assert_eq!(h.sink.spans().len(), 3);
+}
+
+/// The size a one-span trace is held (and charged) at: its export request.
+fn one_span_trace_bytes(t: u32) -> usize {
+    use prost::Message;
+    confluo_pipeline::proto::trace_service::ExportTraceServiceRequest {
+        resource_spans: vec![resource_spans(
+            vec![attrs::key_value("service.name", attrs::string("svc"))],
+            vec![span(t, 1, 0, 1)],
+        )],
+    }
+    .encoded_len()
+}
+
+#[tokio::test(start_paused = true)]
+async fn bytes_limiting_is_a_token_bucket_on_trace_bytes() {
+    let size = one_span_trace_bytes(1);
+    assert_eq!(size, one_span_trace_bytes(7));
+    // Room for 3.5 traces, refilled at half a trace per second.
+    let h = Harness::new(&format!(
+        "decision_wait: 1s\nnum_shards: 1\npolicies:\n  - {{name: b, type: bytes_limiting, bytes_limiting: {{bytes_per_second: {}, burst_capacity: {}}}}}\n",
+        size / 2,
+        size * 7 / 2
+    ));
+    h.send((1..=5).map(|t| span(t, 1, 0, 1)).collect()).await;
+    pass(1500).await;
+    // Traces are decided in trace id order within a batch; which three
+    // fit depends on that order, how many does not.
+    let first = h.sink.traces();
+    assert_eq!(first.len(), 3, "{first:?}");
+    // 1.5 s later half a trace was left plus 0.75 refilled: one more fits.
+    h.send(vec![span(6, 1, 0, 1), span(7, 1, 0, 1)]).await;
+    pass(1500).await;
+    let second: BTreeSet<u32> = h.sink.traces().difference(&first).copied().collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert!(second.is_subset(&BTreeSet::from([6, 7])));
+
+    // burst_capacity 0: twice bytes_per_second.
+    let h = Harness::new(&format!(
+        "decision_wait: 1s\nnum_shards: 1\npolicies:\n  - {{name: b, type: bytes_limiting, bytes_limiting: {{bytes_per_second: {size}}}}}\n"
+    ));
+    h.send((1..=4).map(|t| span(t, 1, 0, 1)).collect()).await;
+    pass(1500).await;
+    assert_eq!(h.sink.traces().len(), 2);
+}
+
+fn event(mut s: Span, name: &str, kv: KeyValue) -> Span {
+    s.events.push(confluo_pipeline::proto::trace::span::Event {
+        name: name.into(),
+        attributes: vec![kv],
+        ..Default::default()
+    });
+    s
+}
+
+#[tokio::test(start_paused = true)]
+async fn ottl_condition_on_spans_resources_and_events() {
+    let h = Harness::new(&with_policies(
+        r#"  - name: o
+    type: ottl_condition
+    ottl_condition:
+      span:
+        - 'attributes["http.status_code"] >= 500 and resource.attributes["service.name"] == "svc"'
+        - 'IsMatch(name, "^checkout") and kind == SPAN_KIND_SERVER'
+      spanevent:
+        - 'name == "exception" and attributes["exception.type"] == "ValueError"'
+"#,
+    ));
+    let code = |n| attrs::key_value("http.status_code", attrs::int(n));
+    let etype = |t: &str| attrs::key_value("exception.type", attrs::string(t));
+    let mut checkout = span(3, 2, 0, 1);
+    checkout.name = "checkout /cart".into();
+    checkout.kind = 2;
+    let mut checkout_client = span(6, 1, 0, 1);
+    checkout_client.name = "checkout /cart".into();
+    checkout_client.kind = 3;
+    // Trace 1 matches only through a late span of a later request.
+    h.send(vec![
+        attr(span(1, 1, 0, 1), code(200)),
+        attr(span(2, 1, 0, 1), code(200)),
+    ])
+    .await;
+    h.send(vec![span(3, 1, 0, 1), checkout, checkout_client])
+        .await;
+    h.send(vec![
+        attr(span(1, 2, 0, 1), code(503)),
+        event(span(4, 1, 0, 1), "exception", etype("ValueError")),
+        event(span(5, 1, 0, 1), "exception", etype("TypeError")),
+    ])
+    .await;
+    pass(1500).await;
+    assert_eq!(h.sink.traces(), BTreeSet::from([1, 3, 4]));
+
+    // Outside the service: the resource part of the first condition fails.
+    let h = Harness::new(&with_policies(
+        "  - {name: o, type: ottl_condition, ottl_condition: {span: ['resource.attributes[\"service.name\"] == \"other\"']}}\n",
+    ));
+    h.send(vec![span(1, 1, 0, 1)]).await;
+    pass(1500).await;
+    assert!(h.sink.traces().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn ottl_error_modes() {
+    // The first condition fails on spans with d == 0; the second matches
+    // every span named span-1.
+    let cfg = |mode: &str| {
+        with_policies(&format!(
+            r#"  - name: o
+    type: ottl_condition
+    ottl_condition:
+      error_mode: {mode}
+      span:
+        - 'attributes["n"] / attributes["d"] > 1'
+        - 'name == "span-1"'
+"#
+        ))
+    };
+    let n = |v| attrs::key_value("n", attrs::int(v));
+    let d = |v| attrs::key_value("d", attrs::int(v));
+    let spans = || {
+        vec![
+            attr(attr(span(1, 1, 0, 1), n(4)), d(0)),
+            attr(attr(span(2, 2, 0, 1), n(4)), d(1)),
+            attr(attr(span(3, 2, 0, 1), n(4)), d(0)),
+        ]
+    };
+    let errors = |h: &Harness| {
+        h.counter(
+            "otelcol_processor_tail_sampling_sampling_policy_evaluation_error",
+            &[],
+        )
+    };
+    for mode in ["ignore", "silent"] {
+        let h = Harness::new(&cfg(mode));
+        h.send(spans()).await;
+        pass(1500).await;
+        // The error counts as false and the next condition is evaluated.
+        assert_eq!(h.sink.traces(), BTreeSet::from([1, 2]), "{mode}");
+        assert_eq!(errors(&h), 0, "{mode}");
+    }
+    let h = Harness::new(&cfg("propagate"));
+    h.send(spans()).await;
+    // Across requests the first span that matches or fails decides, as the
+    // Collector walks the trace in arrival order: trace 4 matched first,
+    // trace 5 failed first.
+    h.send(vec![
+        attr(attr(span(4, 2, 0, 1), n(4)), d(1)),
+        attr(attr(span(5, 3, 0, 1), n(4)), d(0)),
+    ])
+    .await;
+    h.send(vec![
+        attr(attr(span(5, 2, 0, 1), n(4)), d(1)),
+        attr(attr(span(4, 3, 0, 1), n(4)), d(0)),
+    ])
+    .await;
+    pass(1500).await;
+    // The error ends the evaluation: trace 1 is not sampled although its
+    // span matches the second condition; the policy takes no part.
+    assert_eq!(h.sink.traces(), BTreeSet::from([2, 4]));
+    assert_eq!(errors(&h), 3);
+    let count = |sampled| {
+        h.counter(
+            "otelcol_processor_tail_sampling_count_traces_sampled",
+            &[("policy", "o"), ("sampled", sampled)],
+        )
+    };
+    assert_eq!((count("true"), count("false")), (2, 0));
+
+    // propagate is the default; an error inside `and` fails the `and`.
+    let h = Harness::new(&with_policies(
+        r#"  - name: a
+    type: and
+    and:
+      and_sub_policy:
+        - {name: all, type: always_sample}
+        - {name: o, type: ottl_condition, ottl_condition: {span: ['attributes["n"] / attributes["d"] > 1']}}
+  - {name: inv, type: string_attribute, string_attribute: {key: zz, values: [x], invert_match: true}}
+"#,
+    ));
+    h.send(vec![attr(attr(span(1, 1, 0, 1), n(4)), d(0))]).await;
+    pass(1500).await;
+    // `inv` alone gives InvertSampled: the failed `and` did not veto it.
+    assert_eq!(h.sink.traces(), BTreeSet::from([1]));
+    assert_eq!(errors(&h), 1);
+}
+
+#[test]
+fn new_policy_config_problems() {
+    let node = Node::from_yaml_str(
+        "t.yaml",
+        r#"policies:
+  - {name: b, type: bytes_limiting, bytes_limiting: {bytes_per_second: 0}}
+  - {name: c, type: bytes_limiting, bytes_limiting: {bytes_per_second: 10, burst_capacity: -1}}
+  - {name: o, type: ottl_condition, ottl_condition: {error_mode: ignore}}
+  - name: p
+    type: ottl_condition
+    ottl_condition:
+      span: ['name == "a"', 'Substring(name, 0, 2) == "GE"']
+      spanevent: ['kind == SPAN_KIND_SERVER']
+"#,
+    )
+    .unwrap();
+    let all: Vec<String> = TailSamplingFactory
+        .check(&node)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let all = all.join("\n");
+    assert!(
+        all.contains("policies[0].bytes_limiting.bytes_per_second"),
+        "{all}"
+    );
+    assert!(
+        all.contains("policies[1].bytes_limiting.burst_capacity"),
+        "{all}"
+    );
+    assert!(all.contains("at least one OTTL condition"), "{all}");
+    assert!(
+        all.contains("policies[3].ottl_condition.span[1]")
+            && all.contains("unsupported function `Substring` (at column 1)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("policies[3].ottl_condition.spanevent[0]")
+            && all.contains("unsupported path `kind` in the spanevent context"),
+        "{all}"
+    );
+    let loud = Node::from_yaml_str(
+        "t.yaml",
+        "policies: [{name: q, type: ottl_condition, ottl_condition: {error_mode: loud, span: ['true']}}]",
+    )
+    .unwrap();
+    let e = TailSamplingFactory.check(&loud);
+    assert!(e[0].to_string().contains("error_mode"), "{}", e[0]);
+    // Each ottl_condition with propagate takes two condition bits.
+    let many: String = (0..33)
+        .map(|i| {
+            format!(
+                "  - {{name: o{i}, type: ottl_condition, ottl_condition: {{span: ['true']}}}}\n"
+            )
+        })
+        .collect();
+    let node = Node::from_yaml_str("t.yaml", &format!("policies:\n{many}")).unwrap();
+    let errors = TailSamplingFactory.check(&node);
+    assert!(
+        errors[0].to_string().contains("at most 64"),
+        "{}",
+        errors[0]
+    );
+}
+
+/// 1,000,000 traces at 100,000 new traces per (virtual) second with a 1 s
+/// wait: both `num_traces` and `max_bytes` have to evict, the bounds hold
+/// after every batch, and every trace is either evicted or decided exactly
+/// once (tests/tail_sampling_memory.rs checks the process RSS).
+#[tokio::test(start_paused = true)]
+async fn a_million_traces_all_accounted_for_under_both_bounds() {
+    const TRACES: u32 = 1_000_000;
+    const BATCH: u32 = 1000;
+    let (num_traces, max) = (50_000, 8 << 20);
+    let h = Harness::new(&format!(
+        "decision_wait: 1s\nnum_traces: {num_traces}\nnum_shards: 2\nmax_bytes: {max}\npolicies:\n  - {{name: p, type: probabilistic, probabilistic: {{sampling_percentage: 1}}}}\n"
+    ));
+    let (mut peak_bytes, mut peak_traces) = (0, 0);
+    for b in 0..TRACES / BATCH {
+        h.send(
+            (b * BATCH..(b + 1) * BATCH)
+                .map(|t| span(t, 1, 0, 1))
+                .collect(),
+        )
+        .await;
+        peak_bytes = peak_bytes.max(h.p.held_bytes());
+        peak_traces = peak_traces.max(h.p.traces_in_memory());
+        // Shards round their share of num_traces up.
+        assert!(peak_traces <= num_traces + 1, "{peak_traces}");
+        assert!(peak_bytes <= max, "{peak_bytes} > {max}");
+        pass(10).await;
+    }
+    pass(1500).await;
+    assert_eq!(h.p.traces_in_memory(), 0);
+    assert_eq!(h.p.held_bytes(), 0);
+    let evicted = h.counter(
+        "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
+        &[],
+    );
+    let decided = |s| {
+        h.counter(
+            "otelcol_processor_tail_sampling_global_count_traces_sampled",
+            &[("sampled", s)],
+        )
+    };
+    let (kept, dropped) = (decided("true"), decided("false"));
+    assert_eq!(evicted + kept + dropped, u64::from(TRACES));
+    assert!(evicted > 0 && kept > 0, "{evicted} {kept} {dropped}");
+    assert_eq!(h.sink.traces().len() as u64, kept);
+}

@@ -45,7 +45,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -53,7 +53,6 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_REPORTED_ERRORS: usize = 20;
 /// The delay suggested to clients when the pipeline gives none.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Registered in the binary as the `jsonlog` receiver (logs only).
 pub struct JsonLogReceiverFactory;
@@ -142,12 +141,12 @@ impl Receiver for JsonLogReceiver {
         Ok(())
     }
 
-    async fn shutdown(&mut self) -> Result<(), ComponentError> {
+    async fn shutdown(&mut self, deadline: Instant) -> Result<(), ComponentError> {
         let Some(mut s) = self.server.take() else {
             return Ok(());
         };
         s.stop.cancel();
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut s.task)
+        if tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), &mut s.task)
             .await
             .is_err()
         {
@@ -155,8 +154,7 @@ impl Receiver for JsonLogReceiver {
                 event = "receiver_shutdown_timeout",
                 receiver = %self.ctx.id,
                 transport = "http",
-                grace_secs = SHUTDOWN_GRACE.as_secs(),
-                "requests still in flight at the end of the grace period were abandoned"
+                "requests still in flight at the shutdown deadline were abandoned"
             );
             s.task.abort();
         }

@@ -1192,7 +1192,9 @@ async fn admission_budget_refuses_before_reading() {
 async fn shutdown_stops_listening() {
     let mut h = Harness::start("").await;
     let addr = h.rx.addr().unwrap();
-    h.rx.shutdown().await.unwrap();
+    h.rx.shutdown(Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 

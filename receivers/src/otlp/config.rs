@@ -38,7 +38,8 @@ pub struct Protocols {
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
     pub endpoint: Endpoint,
-    /// Largest accepted message after decompression, in MiB (0 = the default 4).
+    /// Largest accepted message, both as sent and after decompression, in MiB
+    /// (0 = the default 4).
     pub max_recv_msg_size_mib: u64,
     /// HTTP/2 streams per connection (0 = no limit of our own).
     pub max_concurrent_streams: u32,

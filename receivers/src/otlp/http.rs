@@ -10,7 +10,10 @@
 //! the read length, for bodies without Content-Length), decompression capped
 //! at the same limit, decoding, delivery.
 
-use super::{Backpressure, Core, CorsConfig, HttpConfig, Logs, Metrics, OtlpSignal, Traces};
+use super::{
+    Backpressure, Core, CorsConfig, HttpConfig, Incoming, Logs, Metrics, OtlpSignal, Traces,
+};
+use confluo_pipeline::otlp_wire;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -122,7 +125,7 @@ enum HttpError {
     #[error(transparent)]
     Decompress(#[from] DecompressError),
     #[error("failed to decode protobuf: {0}")]
-    Protobuf(#[from] prost::DecodeError),
+    Protobuf(#[from] otlp_wire::WireError),
     #[error(transparent)]
     Json(#[from] JsonError),
     #[error("{0}")]
@@ -267,12 +270,16 @@ async fn receive<S: OtlpSignal>(
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("(non-ASCII)"));
     let body = compression::decompress(content_encoding, raw, limit)?;
-    let (signal, encoded) = match encoding {
-        Encoding::Protobuf => (
-            S::into_signal(<S::Request as prost::Message>::decode(&body[..])?),
-            Some(body),
-        ),
-        Encoding::Json => (S::into_signal(S::decode_json(&body)?), None),
+    let incoming = match encoding {
+        Encoding::Protobuf => {
+            let items = otlp_wire::validate(S::KIND, &body)?;
+            Incoming::Validated {
+                kind: S::KIND,
+                bytes: body,
+                items,
+            }
+        }
+        Encoding::Json => Incoming::Decoded(S::into_signal(S::decode_json(&body)?)),
     };
     let client = ClientInfo {
         addr,
@@ -281,7 +288,7 @@ async fn receive<S: OtlpSignal>(
     };
     let result = st
         .core
-        .deliver(signal, client, None, wire_bytes, encoded)
+        .deliver(incoming, client, None, wire_bytes)
         .await;
     // The budget covers the data until the pipeline has answered.
     drop(permit);

@@ -47,11 +47,6 @@ use tokio_util::sync::CancellationToken;
 /// The delay suggested to clients when the pipeline gives none.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// How long `shutdown` waits for requests in flight before abandoning them.
-/// The runtime answers consumes blocked on full queues with a retryable error
-/// when it shuts down, so in-flight requests normally finish well within this.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// Registered in the binary as the `otlp` receiver.
 pub struct OtlpReceiverFactory;
 
@@ -144,8 +139,11 @@ impl OtlpReceiver {
             })
     }
 
-    async fn stop_all(&mut self) {
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    /// The runtime answers consumes blocked on full queues with a retryable
+    /// error when it shuts down, so in-flight requests normally finish well
+    /// before `deadline`; those that do not are abandoned.
+    async fn stop_all(&mut self, deadline: Instant) {
+        let deadline = tokio::time::Instant::from_std(deadline);
         let servers = [("grpc", self.grpc.take()), ("http", self.http.take())];
         // Both listeners stop accepting at once; then each is awaited.
         for (_, server) in &servers {
@@ -163,8 +161,7 @@ impl OtlpReceiver {
                     event = "receiver_shutdown_timeout",
                     receiver = %self.ctx.id,
                     transport,
-                    grace_secs = SHUTDOWN_GRACE.as_secs(),
-                    "requests still in flight at the end of the grace period were abandoned"
+                    "requests still in flight at the shutdown deadline were abandoned"
                 );
                 s.task.abort();
             }
@@ -210,8 +207,8 @@ impl Receiver for OtlpReceiver {
         Ok(())
     }
 
-    async fn shutdown(&mut self) -> Result<(), ComponentError> {
-        self.stop_all().await;
+    async fn shutdown(&mut self, deadline: Instant) -> Result<(), ComponentError> {
+        self.stop_all(deadline).await;
         Ok(())
     }
 }
@@ -431,14 +428,13 @@ impl Core {
     /// Empty requests succeed without bothering the pipeline.
     pub(crate) async fn deliver(
         &self,
-        signal: Signal,
+        incoming: Incoming,
         client: ClientInfo,
         deadline: Option<Instant>,
         wire_bytes: usize,
-        encoded: Option<bytes::Bytes>,
     ) -> Result<(), ConsumeError> {
-        let kind = signal.kind();
-        let items = signal.item_count();
+        let kind = incoming.kind();
+        let items = incoming.item_count();
         if items == 0 {
             self.count_request(Outcome::Success);
             return Ok(());
@@ -452,11 +448,12 @@ impl Core {
                 "this receiver is not in a {kind} pipeline"
             )));
         };
-        let mut batch = Batch::with_context(signal, Arc::new(RequestContext { client, deadline }));
+        let mut batch = match incoming {
+            Incoming::Decoded(signal) => Batch::new(signal),
+            Incoming::Validated { kind, bytes, items } => Batch::from_validated(kind, bytes, items),
+        };
+        batch.ctx = Arc::new(RequestContext { client, deadline });
         batch.wire_bytes = wire_bytes;
-        if let Some(encoded) = encoded {
-            batch = batch.with_encoded(encoded);
-        }
         match consumer.consume(batch).await {
             Ok(()) => {
                 self.count_request(Outcome::Success);
@@ -503,6 +500,35 @@ impl Core {
                     .map(|v| (name.as_str().to_string(), v.to_string()))
             })
             .collect()
+    }
+}
+
+/// What a transport hands to [`Core::deliver`].
+pub(crate) enum Incoming {
+    /// OTLP/JSON, decoded into the tree.
+    Decoded(Signal),
+    /// OTLP protobuf that `otlp_wire::validate` accepted with `items`
+    /// items; decoded only if a component reads it.
+    Validated {
+        kind: SignalKind,
+        bytes: bytes::Bytes,
+        items: usize,
+    },
+}
+
+impl Incoming {
+    fn kind(&self) -> SignalKind {
+        match self {
+            Incoming::Decoded(s) => s.kind(),
+            Incoming::Validated { kind, .. } => *kind,
+        }
+    }
+
+    fn item_count(&self) -> usize {
+        match self {
+            Incoming::Decoded(s) => s.item_count(),
+            Incoming::Validated { items, .. } => *items,
+        }
     }
 }
 

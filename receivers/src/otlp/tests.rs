@@ -445,7 +445,7 @@ async fn shutdown_waits_for_requests_in_flight_then_stops_listening() {
     while h.ctx.admission.available() == (1 << 30) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let mut shutdown = Box::pin(h.rx.shutdown());
+    let mut shutdown = Box::pin(h.rx.shutdown(Instant::now() + Duration::from_secs(10)));
     assert!(
         tokio::time::timeout(Duration::from_millis(200), &mut shutdown)
             .await
@@ -460,6 +460,56 @@ async fn shutdown_waits_for_requests_in_flight_then_stops_listening() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "still listening after shutdown"
     );
+}
+
+#[tokio::test]
+async fn shutdown_abandons_requests_still_in_flight_at_the_deadline() {
+    let mut h = start(BOTH).await;
+    // Never opened: the consumer holds both requests past the deadline.
+    *h.sink.gate.lock().unwrap() = Some(Arc::new(tokio::sync::Semaphore::new(0)));
+    let (grpc_url, http_addr) = (h.grpc(), h.http());
+    let grpc = tokio::spawn(async move {
+        let mut client = TraceServiceClient::connect(grpc_url).await.unwrap();
+        client.export(traces(1)).await
+    });
+    let http = tokio::spawn(async move {
+        let mut stream = tokio::net::TcpStream::connect(http_addr).await.unwrap();
+        let body = traces(1).encode_to_vec();
+        let head = format!(
+            "POST /v1/traces HTTP/1.1\r\nhost: t\r\ncontent-type: {PROTOBUF_CT}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        answer
+    });
+    // Both requests are blocked in the consumer once both hold admission.
+    let one = ExportTraceServiceRequest::encoded_len(&traces(1));
+    while h.ctx.admission.available() > (1 << 30) - 2 * one {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let grace = Duration::from_millis(300);
+    let begun = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), h.rx.shutdown(begun + grace))
+        .await
+        .expect("shutdown kept waiting past its deadline")
+        .unwrap();
+    let took = begun.elapsed();
+    assert!(took >= grace, "returned before the deadline: {took:?}");
+    assert!(took < grace + Duration::from_secs(2), "took {took:?}");
+    assert!(
+        tokio::net::TcpStream::connect(http_addr).await.is_err(),
+        "still listening after shutdown"
+    );
+    // The servers' connection tasks are detached from the listeners' tasks,
+    // so the abandoned requests stay parked in the consumer (in the process
+    // they end with the runtime); they were not answered.
+    assert!(!grpc.is_finished() && !http.is_finished());
+    assert!(h.sink.take().is_empty());
+    grpc.abort();
+    http.abort();
 }
 
 // ---------------------------------------------------------------- gRPC
@@ -709,6 +759,127 @@ async fn raw_grpc_export(
     )
     .await
     .map(|r| r.into_inner())
+}
+
+/// Sends one hand-built gRPC message (flag, length, payload) with
+/// `grpc-encoding: gzip`, so that the payload need not be valid gzip, and
+/// returns the answer's status.
+async fn raw_gzip_frame(url: String, path: &'static str, payload: &[u8]) -> tonic::Status {
+    use http_body_util::BodyExt;
+    use tonic::codegen::Service;
+    let mut channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut frame = Vec::with_capacity(5 + payload.len());
+    frame.push(1); // compressed
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(payload);
+    let req = ::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-encoding", "gzip")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from(frame),
+        )))
+        .unwrap();
+    std::future::poll_fn(|cx| channel.poll_ready(cx))
+        .await
+        .unwrap();
+    let resp = channel.call(req).await.unwrap();
+    if let Some(status) = tonic::Status::from_header_map(resp.headers()) {
+        return status; // trailers-only answer
+    }
+    let trailers = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .trailers()
+        .cloned();
+    tonic::Status::from_header_map(&trailers.expect("trailers")).expect("grpc-status")
+}
+
+#[tokio::test]
+async fn grpc_admission_is_taken_on_the_wire_bytes_before_decompression() {
+    const BUDGET: usize = 64 << 10;
+    let ctx = ComponentContext {
+        admission: confluo_pipeline::admission::Admission::new(BUDGET),
+        ..ComponentContext::for_tests(ComponentKind::Receiver, "otlp")
+    };
+    let h = start_ctx(BOTH, SignalSet::ALL, ctx).await;
+    let held = h.ctx.admission.try_admit(BUDGET / 2).unwrap();
+
+    // Compressed it fits in what is left; decompressed it is four times the
+    // whole budget: accepted, and counted by its wire size.
+    let mut big = traces(1);
+    big.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(4 * BUDGET);
+    assert!(big.encoded_len() > 4 * BUDGET);
+    let mut client = TraceServiceClient::connect(h.grpc())
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Gzip);
+    client.export(big.clone()).await.unwrap();
+    let got = h.sink.take();
+    assert_eq!(got.len(), 1);
+    assert_eq!(traces_of(&got[0]), &big.resource_spans[..]);
+    let gzipped = gzip(&big.encode_to_vec()).len();
+    assert!(
+        got[0].wire_bytes > 0 && got[0].wire_bytes < BUDGET / 2,
+        "wire_bytes {} is the compressed size (~{gzipped}), not the decoded one",
+        got[0].wire_bytes
+    );
+    assert_eq!(
+        h.ctx.admission.available(),
+        BUDGET / 2,
+        "permits are returned"
+    );
+
+    // A gzip-flagged message that is not gzip at all, larger than what is
+    // left: refused by admission. Had it been decompressed first, the answer
+    // would have been a decompression error.
+    let not_gzip = vec![0xab; BUDGET / 2 + 1024];
+    let status = raw_gzip_frame(h.grpc(), Traces::GRPC_PATH, &not_gzip).await;
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.get_details_retry_info().is_some(), "{status:?}");
+    assert_eq!(
+        h.metric(
+            "otelcol_receiver_requests{receiver=\"otlp\",transport=\"grpc\",outcome=\"refused\"}"
+        ),
+        Some(1)
+    );
+
+    // With the budget free the same bytes reach decompression, which fails.
+    drop(held);
+    let status = raw_gzip_frame(h.grpc(), Traces::GRPC_PATH, &not_gzip).await;
+    assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+    assert!(status.message().contains("decompressing"), "{status:?}");
+    assert!(h.sink.take().is_empty());
+    assert_eq!(h.ctx.admission.available(), BUDGET, "permits are returned");
+}
+
+#[tokio::test]
+async fn grpc_decompressed_size_is_still_capped_by_max_recv_msg_size() {
+    let h = start("protocols: {grpc: {endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 1}}").await;
+    let mut client = TraceServiceClient::connect(h.grpc())
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Gzip);
+    let mut bomb = traces(1);
+    bomb.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(2 << 20);
+    let status = client.export(bomb).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.get_details_retry_info().is_none(),
+        "a size limit is not backpressure: {status:?}"
+    );
+    assert!(h.sink.take().is_empty());
+    assert_eq!(h.ctx.admission.available(), 1 << 30, "permits are returned");
+    client.export(traces(1)).await.unwrap();
+    assert_eq!(h.sink.take().len(), 1);
 }
 
 #[tokio::test]

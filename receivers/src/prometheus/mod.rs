@@ -35,6 +35,7 @@ use confluo_pipeline::{
     ComponentContext, ComponentError, Receiver, ReceiverFactory, SignalConsumers, Stability,
 };
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -130,10 +131,20 @@ impl Receiver for PrometheusReceiver {
         Ok(())
     }
 
-    async fn shutdown(&mut self) -> Result<(), ComponentError> {
+    async fn shutdown(&mut self, deadline: Instant) -> Result<(), ComponentError> {
         self.stop.cancel();
-        for j in self.jobs.drain(..) {
-            let _ = j.await;
+        let deadline = tokio::time::Instant::from_std(deadline);
+        for mut j in self.jobs.drain(..) {
+            // Jobs stop at their next await on the token; a scrape blocked in
+            // a consumer past the deadline is abandoned.
+            if tokio::time::timeout_at(deadline, &mut j).await.is_err() {
+                tracing::warn!(
+                    event = "receiver_shutdown_timeout",
+                    receiver = %self.ctx.id,
+                    "a scrape still in flight at the shutdown deadline was abandoned"
+                );
+                j.abort();
+            }
         }
         Ok(())
     }

@@ -493,7 +493,9 @@ async fn scrapes_text_with_prometheus_headers() {
     assert_eq!(h["accept"], scrape::ACCEPT_HEADER);
     assert_eq!(h["accept-encoding"], "gzip");
     assert_eq!(h["x-prometheus-scrape-timeout-seconds"], "0.08");
-    r.shutdown().await.unwrap();
+    r.shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -523,7 +525,9 @@ async fn openmetrics_gzip_and_auth() {
     assert_eq!(s.data_points[0].exemplars[0].trace_id.len(), 16);
     let h = st.headers.lock().unwrap()[0].clone();
     assert_eq!(h["authorization"], "Basic dTpw");
-    r.shutdown().await.unwrap();
+    r.shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -587,7 +591,9 @@ async fn failures_give_up_zero_and_stale_points() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    r.shutdown().await.unwrap();
+    r.shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -598,13 +604,17 @@ async fn unreachable_target_and_sample_limit() {
     let (mut r, sink, _) = start(&job_yaml(&dead, "")).await;
     let rm = wait_for(&sink, |rm| gauge_value(rm, "up") == Some(0.0)).await;
     assert_eq!(gauge_value(&rm, "scrape_samples_scraped"), Some(0.0));
-    r.shutdown().await.unwrap();
+    r.shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
 
     let st = server("a 1\nb 2\n");
     let addr = serve(st).await;
     let (mut r, sink, _) = start(&job_yaml(&addr, "      sample_limit: 1\n")).await;
     wait_for(&sink, |rm| gauge_value(rm, "up") == Some(0.0)).await;
-    r.shutdown().await.unwrap();
+    r.shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -647,6 +657,8 @@ async fn file_sd_reload_on_change() {
     })
     .await;
     wait_for(&sink, |rm| metrics(rm).iter().any(|m| m.name == "from_b")).await;
-    r.shutdown().await.unwrap();
+    r.shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await
+        .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
