@@ -12,128 +12,49 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
 
-/// `$CONFLUO_ROOT/.venv-datadog/bin/python` (datadog-api-client).
-fn datadog_python() -> PathBuf {
-    let root = std::env::var_os("CONFLUO_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    let p = root.join(".venv-datadog/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run `scripts/test` (it builds .venv-datadog from tests/e2e/requirements-datadog.txt)",
-        p.display()
-    );
-    p
-}
-
-/// The contract server, killed on drop.
-struct Intake {
-    child: Child,
-    port: u16,
-    record: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The Datadog intake contract server, on `.venv-datadog`'s Python
+/// (datadog-api-client); it records to `{DIR}/intake.jsonl`.
+struct Intake(ContractServer);
 
 impl Intake {
     fn start(args: &[&str]) -> Intake {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let record = dir.path().join("intake.jsonl");
-        let mut child = Command::new(datadog_python())
-            .arg(e2e_dir().join("python/datadog_contract.py"))
-            .arg(&record)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn datadog_contract.py");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read the contract server's port");
-        let port = first
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("datadog_contract.py printed {first:?} instead of a port"));
-        Intake {
-            child,
-            port,
-            record,
-            _dir: dir,
-        }
+        Intake(ContractServer::start_with(
+            &venv_bin("datadog", "python"),
+            "datadog_contract.py",
+            &[&["{DIR}/intake.jsonl"], args].concat(),
+        ))
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.0.url()
     }
 
     fn rows(&self, t: &str) -> Vec<Value> {
-        read_jsonl(&self.record)
+        self.0
+            .jsonl("intake.jsonl")
             .into_iter()
             .filter(|r| r["type"] == t)
             .collect()
     }
 }
 
-impl Drop for Intake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
-        .collect()
-}
-
 /// confluo: OTLP/HTTP in, `datadog` out (`exporter_yaml` indented under it).
 fn start_confluo(exporter_yaml: &str, pipelines: &[&str]) -> (Confluo, String) {
-    let http_port = free_port();
-    let telemetry_port = free_port();
-    let pipelines: String = pipelines
-        .iter()
-        .map(|p| format!("    {p}:\n      receivers: [otlp]\n      exporters: [datadog]\n"))
-        .collect();
-    let config = format!(
-        r#"receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:{http_port}
-exporters:
-  datadog:
-    api:
-      key: test-key
-    hostname: confluo-fallback
-{exporter_yaml}
-    retry_on_failure:
-      initial_interval: 50ms
-      max_interval: 200ms
-      max_elapsed_time: 30s
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry_port}
-  pipelines:
-{pipelines}"#
+    let (confluo, http_port) = start_otlp_to_exporter(
+        "http",
+        "datadog",
+        &format!(
+            "    api:\n      key: test-key\n    hostname: confluo-fallback\n{exporter_yaml}\n{FAST_RETRY}"
+        ),
+        pipelines,
     );
-    (
-        Confluo::start(&config),
-        format!("http://127.0.0.1:{http_port}"),
-    )
+    (confluo, format!("http://127.0.0.1:{http_port}"))
 }
 
 fn tags(v: &Value) -> Vec<String> {

@@ -11,7 +11,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -21,21 +20,7 @@ use serde_json::Value;
 
 const API_KEY: &str = "e2e-dd-key";
 
-/// `$CONFLUO_ROOT/.venv-NAME/bin/NAME-or-python`.
-fn venv_bin(venv: &str, bin: &str) -> PathBuf {
-    let root = std::env::var_os("CONFLUO_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    let p = root.join(format!(".venv-{venv}/bin/{bin}"));
-    assert!(
-        p.exists(),
-        "{} is missing: run `scripts/test` (it builds .venv-{venv} from tests/e2e/requirements-{venv}.txt)",
-        p.display()
-    );
-    p
-}
-
-/// A child process killed on drop.
+/// The test agent, killed on drop.
 struct Proc {
     child: Child,
     port: u16,
@@ -59,15 +44,6 @@ impl Proc {
         let r = http_get(&self.addr(), path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
         assert_eq!(r.status, 200, "GET {path}: {}", r.text());
         serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("GET {path}: {e}: {}", r.text()))
-    }
-
-    fn rows(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).expect("JSONL"))
-            .collect()
     }
 }
 
@@ -112,66 +88,37 @@ fn start_test_agent() -> Proc {
     p
 }
 
-fn start_intake(args: &[&str]) -> Proc {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let record = dir.path().join("intake.jsonl");
-    let mut child = Command::new(venv_bin("ddagent", "python"))
-        .arg(e2e_dir().join("python/datadog_trace_intake.py"))
-        .arg(&record)
-        .args(["--api-key", API_KEY])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn datadog_trace_intake.py");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("read the contract server's port");
-    let port = first
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("datadog_trace_intake.py printed {first:?}"));
-    Proc {
-        child,
-        port,
-        _dir: dir,
-        record,
+/// The trace intake contract server, on `.venv-ddagent`'s Python; it
+/// records to `{DIR}/intake.jsonl`.
+struct Intake(ContractServer);
+
+impl Intake {
+    fn addr(&self) -> String {
+        self.0.addr()
+    }
+
+    fn rows(&self) -> Vec<Value> {
+        self.0.jsonl("intake.jsonl")
     }
 }
 
+fn start_intake(args: &[&str]) -> Intake {
+    Intake(ContractServer::start_with(
+        &venv_bin("ddagent", "python"),
+        "datadog_trace_intake.py",
+        &[&["{DIR}/intake.jsonl", "--api-key", API_KEY], args].concat(),
+    ))
+}
+
 fn start_confluo(traces_yaml: &str) -> (Confluo, u16) {
-    let http_port = free_port();
-    let telemetry_port = free_port();
-    let config = format!(
-        r#"receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:{http_port}
-exporters:
-  datadog:
-    api:
-      key: {API_KEY}
-    hostname: confluo-e2e
-    traces:
-{traces_yaml}
-    retry_on_failure:
-      initial_interval: 50ms
-      max_interval: 200ms
-      max_elapsed_time: 30s
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry_port}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [datadog]
-"#
-    );
-    (Confluo::start(&config), http_port)
+    start_otlp_to_exporter(
+        "http",
+        "datadog",
+        &format!(
+            "    api:\n      key: {API_KEY}\n    hostname: confluo-e2e\n    traces:\n{traces_yaml}\n{FAST_RETRY}"
+        ),
+        &["traces"],
+    )
 }
 
 fn send_sdk(http_port: u16, repeat: usize) -> Vec<Value> {

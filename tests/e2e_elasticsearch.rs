@@ -7,9 +7,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -17,76 +14,35 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The contract server, killed on drop.
-struct EsServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-    store: PathBuf,
-    requests: PathBuf,
-}
+/// The `_bulk` contract server: stored documents go to `{DIR}/store.jsonl`,
+/// one row per bulk request to `{DIR}/requests.jsonl`.
+struct EsServer(ContractServer);
 
 impl EsServer {
     fn start(args: &[&str]) -> EsServer {
-        let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("store.jsonl");
-        let requests = dir.path().join("requests.jsonl");
-        let mut child = Command::new(python())
-            .arg(e2e_dir().join("python/es_contract.py"))
-            .arg("--store")
-            .arg(&store)
-            .arg("--requests")
-            .arg(&requests)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn es_contract.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("es_contract.py printed {line:?}"));
-        EsServer {
-            child,
-            port,
-            _dir: dir,
-            store,
-            requests,
-        }
+        let files = [
+            "--store",
+            "{DIR}/store.jsonl",
+            "--requests",
+            "{DIR}/requests.jsonl",
+        ];
+        EsServer(ContractServer::start(
+            "es_contract.py",
+            &[&files, args].concat(),
+        ))
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.0.url()
     }
 
     fn stored(&self) -> Vec<Value> {
-        jsonl(&self.store)
+        self.0.jsonl("store.jsonl")
     }
 
     fn requests(&self) -> Vec<Value> {
-        jsonl(&self.requests)
+        self.0.jsonl("requests.jsonl")
     }
-}
-
-impl Drop for EsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 struct Ports {
@@ -95,34 +51,15 @@ struct Ports {
 }
 
 fn config(ports: &Ports, exporter: &str) -> String {
-    format!(
-        r#"receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:{http}
-exporters:
-  elasticsearch:
-{exporter}
-    timeout: 5s
-    sending_queue:
-      num_consumers: 2
-      batch:
-        flush_timeout: 100ms
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry}
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [elasticsearch]
-    traces:
-      receivers: [otlp]
-      exporters: [elasticsearch]
-"#,
-        http = ports.http,
-        telemetry = ports.telemetry,
+    otlp_to_exporter_config(
+        "http",
+        ports.http,
+        ports.telemetry,
+        "elasticsearch",
+        &format!(
+            "{exporter}\n    timeout: 5s\n    sending_queue:\n      num_consumers: 2\n      batch:\n        flush_timeout: 100ms\n"
+        ),
+        &["logs", "traces"],
     )
 }
 

@@ -12,69 +12,27 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
 
-/// `.venv-jaeger`'s Python: the contract server's protobuf pins clash with
-/// the SDK's, so it has its own venv (tests/e2e/requirements-jaeger.txt).
-fn jaeger_python() -> PathBuf {
-    let root = std::env::var_os("CONFLUO_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    let py = root.join(".venv-jaeger/bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run `scripts/test` (it builds .venv-jaeger from \
-         tests/e2e/requirements-jaeger.txt)",
-        py.display()
-    );
-    py
-}
-
-/// The contract server, killed on drop.
-struct Jaeger {
-    child: Child,
-    port: u16,
-    record: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The Jaeger collector contract server; it records to `{DIR}/jaeger.jsonl`.
+/// It runs on `.venv-jaeger`'s Python: its protobuf pins clash with the
+/// SDK's (tests/e2e/requirements-jaeger.txt).
+struct Jaeger(ContractServer);
 
 impl Jaeger {
     fn start(args: &[&str]) -> Jaeger {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let record = dir.path().join("jaeger.jsonl");
-        let mut child = Command::new(jaeger_python())
-            .arg(e2e_dir().join("python/jaeger_contract.py"))
-            .arg(&record)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn jaeger_contract.py");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read the contract server's port");
-        let port = first
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("jaeger_contract.py printed {first:?} instead of a port"));
-        Jaeger {
-            child,
-            port,
-            record,
-            _dir: dir,
-        }
+        Jaeger(ContractServer::start_with(
+            &venv_bin("jaeger", "python"),
+            "jaeger_contract.py",
+            &[&["{DIR}/jaeger.jsonl"], args].concat(),
+        ))
     }
 
     fn rows(&self) -> Vec<Value> {
-        read_jsonl(&self.record)
+        self.0.jsonl("jaeger.jsonl")
     }
 
     fn of_type(&self, t: &str) -> Vec<Value> {
@@ -90,57 +48,21 @@ impl Jaeger {
     }
 }
 
-impl Drop for Jaeger {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
-        .collect()
-}
-
 /// confluo: OTLP/gRPC in, `jaeger` (configured by `exporter_yaml`, indented
 /// under the exporter) out. Returns it and its OTLP/gRPC port.
 fn start_confluo(exporter_yaml: &str) -> (Confluo, u16) {
-    let grpc_port = free_port();
-    let telemetry_port = free_port();
-    let config = format!(
-        r#"receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc_port}
-exporters:
-  jaeger:
-{exporter_yaml}
-    retry_on_failure:
-      initial_interval: 50ms
-      max_interval: 200ms
-      max_elapsed_time: 30s
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry_port}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [jaeger]
-"#
-    );
-    (Confluo::start(&config), grpc_port)
+    start_otlp_to_exporter(
+        "grpc",
+        "jaeger",
+        &format!("{exporter_yaml}\n{FAST_RETRY}"),
+        &["traces"],
+    )
 }
 
 fn api_v2_exporter(jaeger: &Jaeger, extra: &str) -> String {
     format!(
         "    protocol: grpc_api_v2\n    endpoint: 127.0.0.1:{}\n    tls:\n      insecure: true\n{extra}",
-        jaeger.port
+        jaeger.0.port
     )
 }
 

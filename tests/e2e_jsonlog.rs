@@ -81,17 +81,6 @@ fn u64_of(v: &Value) -> u64 {
     }
 }
 
-fn severity_of(level: &str) -> i64 {
-    match level.to_ascii_lowercase().as_str() {
-        "debug" => 5,
-        "info" => 9,
-        "warning" => 13,
-        "error" => 17,
-        "critical" => 21,
-        other => panic!("unexpected level {other}"),
-    }
-}
-
 fn string_value(v: &Value) -> Option<&str> {
     v.get("stringValue").and_then(Value::as_str)
 }
@@ -116,7 +105,7 @@ fn check_common(
     assert_eq!(r["severityText"].as_str(), Some(level), "{what}");
     assert_eq!(
         r["severityNumber"].as_i64(),
-        Some(severity_of(level)),
+        Some(python_level_severity(level)),
         "{what}"
     );
     assert_eq!(

@@ -18,9 +18,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -29,59 +27,6 @@ use serde_json::{json, Map, Value};
 const WAIT: Duration = Duration::from_secs(45);
 const REQUESTS: usize = 4;
 const ORPHANS: usize = 2;
-
-/// A contract server from tests/e2e/python, killed on drop.
-struct Contract {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Contract {
-    /// Runs `script` with `args` (`{DIR}` in an argument becomes a temp
-    /// folder) and reads the port it prints first.
-    fn start(script: &str, args: &[&str]) -> Contract {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path().display().to_string();
-        let mut child = Command::new(python())
-            .arg(e2e_dir().join("python").join(script))
-            .args(args.iter().map(|a| a.replace("{DIR}", &d)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {script}: {e}"));
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read the contract server's port");
-        let port = first
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{script} printed {first:?} instead of a port"));
-        Contract { child, port, dir }
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-impl Drop for Contract {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL {l:?}: {e}")))
-        .collect()
-}
 
 /// `docs/examples/logs-path.yaml` with its endpoints pointed at this test's.
 fn example_config(grpc: u16, jsonlog: u16, telemetry: u16, loki: u16, es: u16) -> String {
@@ -126,21 +71,9 @@ fn rfc3339_ns(s: &str) -> u64 {
     (secs * 1_000_000_000 + nanos) as u64
 }
 
-/// OTel severity number of a Python level name.
-fn severity_number(level: &str) -> u64 {
-    match level.to_ascii_lowercase().as_str() {
-        "debug" => 5,
-        "info" => 9,
-        "warning" => 13,
-        "error" => 17,
-        "critical" => 21,
-        other => panic!("unexpected level {other}"),
-    }
-}
-
 /// Loki's `level` label for a Python level name.
 fn loki_level(level: &str) -> &'static str {
-    match severity_number(level) {
+    match python_level_severity(level) {
         5 => "debug",
         9 => "info",
         13 => "warn",
@@ -342,8 +275,8 @@ fn check_es(doc: &Value, w: &Want) {
         "{what}"
     );
     assert_eq!(
-        s["severity_number"].as_u64(),
-        Some(severity_number(&w.level)),
+        s["severity_number"].as_i64(),
+        Some(python_level_severity(&w.level)),
         "{what}"
     );
     assert_eq!(
@@ -396,7 +329,7 @@ fn rate_limited_backends_lose_and_duplicate_nothing() {
 /// contract server refuses first.
 fn logs_path(loki_429s: usize, es_429s: usize) {
     let (lf, ef) = (loki_429s.to_string(), es_429s.to_string());
-    let loki = Contract::start(
+    let loki = ContractServer::start(
         "loki_contract.py",
         &[
             "{DIR}/loki.jsonl",
@@ -408,7 +341,7 @@ fn logs_path(loki_429s: usize, es_429s: usize) {
             "1",
         ],
     );
-    let es = Contract::start(
+    let es = ContractServer::start(
         "es_contract.py",
         &[
             "--store",
@@ -461,7 +394,7 @@ fn logs_path(loki_429s: usize, es_429s: usize) {
     assert_eq!(unjoined, 2 * ORPHANS);
 
     let loki_entries = || -> Vec<(String, String, Value)> {
-        jsonl(&loki.file("loki.jsonl"))
+        loki.jsonl("loki.jsonl")
             .into_iter()
             .filter(|r| r["type"] == "entry")
             .map(|e| {
@@ -473,7 +406,7 @@ fn logs_path(loki_429s: usize, es_429s: usize) {
             .collect()
     };
     let es_docs = |prefix: &str| -> Vec<Value> {
-        jsonl(&es.file("store.jsonl"))
+        es.jsonl("store.jsonl")
             .into_iter()
             .filter(|d| d["index"].as_str().unwrap_or("").starts_with(prefix))
             .collect()
@@ -508,7 +441,8 @@ fn logs_path(loki_429s: usize, es_429s: usize) {
         check_loki(find(&in_loki, w, "Loki"), w);
         check_es(find(&in_es, w, "Elasticsearch"), w);
     }
-    let pushes: Vec<Value> = jsonl(&loki.file("loki.jsonl"))
+    let pushes: Vec<Value> = loki
+        .jsonl("loki.jsonl")
         .into_iter()
         .filter(|r| r["type"] == "push")
         .collect();
@@ -523,7 +457,7 @@ fn logs_path(loki_429s: usize, es_429s: usize) {
         pushes.len() - loki_429s,
         "{pushes:?}"
     );
-    let bulks = jsonl(&es.file("requests.jsonl"));
+    let bulks = es.jsonl("requests.jsonl");
     assert_eq!(statuses(&bulks, 429), es_429s, "{bulks:?}");
     assert_eq!(statuses(&bulks, 200), bulks.len() - es_429s, "{bulks:?}");
     for r in bulks.iter().filter(|r| r["status"] == 200) {

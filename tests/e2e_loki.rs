@@ -6,57 +6,28 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
 
-/// The contract server, killed on drop.
-struct Loki {
-    child: Child,
-    port: u16,
-    record: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The Loki contract server; it records to `{DIR}/loki.jsonl`.
+struct Loki(ContractServer);
 
 impl Loki {
     fn start(args: &[&str]) -> Loki {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let record = dir.path().join("loki.jsonl");
-        let mut child = Command::new(python())
-            .arg(e2e_dir().join("python/loki_contract.py"))
-            .arg(&record)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn loki_contract.py");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read the contract server's port");
-        let port = first
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("loki_contract.py printed {first:?} instead of a port"));
-        Loki {
-            child,
-            port,
-            record,
-            _dir: dir,
-        }
+        Loki(ContractServer::start(
+            "loki_contract.py",
+            &[&["{DIR}/loki.jsonl"], args].concat(),
+        ))
     }
 
     fn push_url(&self) -> String {
-        format!("http://127.0.0.1:{}/loki/api/v1/push", self.port)
+        format!("{}/loki/api/v1/push", self.0.url())
     }
 
     fn rows(&self) -> Vec<Value> {
-        read_jsonl(&self.record)
+        self.0.jsonl("loki.jsonl")
     }
 
     fn of_type(&self, t: &str) -> Vec<Value> {
@@ -72,51 +43,15 @@ impl Loki {
     }
 }
 
-impl Drop for Loki {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
-        .collect()
-}
-
 /// confluo with the OTLP/HTTP receiver feeding `loki` configured by `exporter_yaml`
 /// (indented under `exporters: loki:`).
 fn start_confluo(exporter_yaml: &str) -> (Confluo, u16) {
-    let http_port = free_port();
-    let telemetry_port = free_port();
-    let config = format!(
-        r#"receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:{http_port}
-exporters:
-  loki:
-{exporter_yaml}
-    retry_on_failure:
-      initial_interval: 50ms
-      max_interval: 200ms
-      max_elapsed_time: 30s
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry_port}
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [loki]
-"#
-    );
-    (Confluo::start(&config), http_port)
+    start_otlp_to_exporter(
+        "http",
+        "loki",
+        &format!("{exporter_yaml}\n{FAST_RETRY}"),
+        &["logs"],
+    )
 }
 
 /// An OTLP/JSON logs request: (body, attributes) per record, one resource.
@@ -440,7 +375,7 @@ fn otlp_protocol_posts_to_lokis_native_endpoint() {
     let loki = Loki::start(&[]);
     let (confluo, http_port) = start_confluo(&format!(
         "    endpoint: http://127.0.0.1:{}/otlp\n    protocol: otlp\n    tenant: {{ id: team-o }}",
-        loki.port
+        loki.0.port
     ));
     let recs: Vec<(&str, Value)> = vec![("o1", json!([])), ("o2", json!([]))];
     post_logs(http_port, &otlp_logs_json("svc-otlp", &recs));

@@ -156,30 +156,9 @@ pub async fn bind_loki(
 }
 
 /// Scrapes a target has served.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TargetStats {
-    epoch: Instant,
     pub scrapes: AtomicU64,
-    last_nanos: AtomicU64,
-}
-
-impl Default for TargetStats {
-    fn default() -> Self {
-        Self {
-            epoch: Instant::now(),
-            scrapes: AtomicU64::new(0),
-            last_nanos: AtomicU64::new(0),
-        }
-    }
-}
-
-impl TargetStats {
-    pub fn last_scrape(&self) -> Option<Instant> {
-        match self.last_nanos.load(Relaxed) {
-            0 => None,
-            n => Some(self.epoch + Duration::from_nanos(n)),
-        }
-    }
 }
 
 /// A scrape target: `GET /metrics` answers `body` as the Prometheus text
@@ -199,7 +178,6 @@ pub async fn bind_target(
             return respond(StatusCode::NOT_FOUND, "");
         }
         stats.scrapes.fetch_add(1, Relaxed);
-        stats.last_nanos.fetch_max(stamp(stats.epoch), Relaxed);
         let mut r = respond(StatusCode::OK, body.clone());
         r.headers_mut().insert(
             hyper::header::CONTENT_TYPE,

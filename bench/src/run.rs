@@ -323,13 +323,17 @@ async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)>
     Ok((status, body))
 }
 
+/// `/metrics` of `addr`, or "" after three failed tries (a busy machine can
+/// make a read fail; the figures that need it then come out empty).
 async fn metrics_text(addr: SocketAddr) -> String {
-    http_get(addr, "/metrics")
-        .await
-        .ok()
-        .filter(|(s, _)| *s == 200)
-        .map(|(_, b)| b)
-        .unwrap_or_default()
+    for _ in 0..3 {
+        let got = tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/metrics")).await;
+        if let Ok(Ok((200, body))) = got {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    String::new()
 }
 
 /// Sum of a Prometheus metric's samples whose labels contain `label`
@@ -1054,13 +1058,18 @@ fn append_json(cfg: &RunConfig, v: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scrape-window measurement of one scraper: after its first scrape has
-/// been processed (half an interval after it started), CPU over the next
-/// `scrapes` scrapes, each given half an interval to finish.
+/// Scrape-window measurement of one scraper. `items()` reads how much the
+/// scraper has fully processed (points at the sink, or samples appended to
+/// Prometheus's TSDB), `per_scrape` of them per scrape. The window opens
+/// once the first scrape (which creates every series) is processed and no
+/// other has started, and closes once `scrapes` more are processed; it is
+/// read only at those two moments, so the reads cost the scraper next to
+/// nothing.
 struct ScrapeWindow {
     cpu_s: f64,
     window: Duration,
     scrapes: u64,
+    items: u64,
 }
 
 async fn scrape_window(
@@ -1068,43 +1077,61 @@ async fn scrape_window(
     target: &TargetStats,
     interval: Duration,
     scrapes: u64,
-    before_window: impl AsyncFnOnce(),
+    per_scrape: u64,
+    items: impl AsyncFn() -> u64,
 ) -> anyhow::Result<ScrapeWindow> {
     let pid = proc.pid();
-    let settle = interval / 2;
-    let wait_for = |n: u64| {
-        let limit = interval * (n as u32 + 2) + Duration::from_secs(30);
+    let limit = interval * (scrapes as u32 + 3) + Duration::from_secs(60);
+    let t = Instant::now();
+    let timed_out = |what: &str| -> anyhow::Result<()> {
+        if t.elapsed() > limit {
+            bail!(
+                "scrape window: gave up waiting for {what} ({} scrapes served)",
+                target.scrapes.load(Relaxed)
+            );
+        }
+        Ok(())
+    };
+    let served = |n: u64| async move {
+        while target.scrapes.load(Relaxed) < n {
+            timed_out(&format!("scrape {n} to be served"))?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::Ok(())
+    };
+    let processed = |n: u64| {
+        let items = &items;
         async move {
-            let t = Instant::now();
-            while target.scrapes.load(Relaxed) < n {
-                if t.elapsed() > limit {
-                    bail!(
-                        "target saw {} scrapes, waited for {n}",
-                        target.scrapes.load(Relaxed)
-                    );
+            loop {
+                let got = items().await;
+                if got >= n * per_scrape {
+                    return anyhow::Ok(got);
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                timed_out(&format!("scrape {n} to be processed"))?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Ok(())
         }
     };
-    wait_for(1).await?;
+    served(1).await?;
+    let (k0, items0, cpu0) = loop {
+        let k = target.scrapes.load(Relaxed);
+        let got = processed(k).await?;
+        let cpu = procfs::cpu_time(pid)?;
+        if target.scrapes.load(Relaxed) == k {
+            break (k, got, cpu);
+        }
+    };
     proc.check_alive()?;
-    let since = target.last_scrape().map_or(Duration::ZERO, |t| t.elapsed());
-    tokio::time::sleep(settle.saturating_sub(since)).await;
-    before_window().await;
-    let k0 = target.scrapes.load(Relaxed);
-    let cpu0 = procfs::cpu_time(pid)?;
     let t0 = Instant::now();
-    wait_for(k0 + scrapes).await?;
-    tokio::time::sleep(settle).await;
-    proc.check_alive()?;
+    served(k0 + scrapes).await?;
+    let items1 = processed(k0 + scrapes).await?;
     let cpu1 = procfs::cpu_time(pid)?;
-    let k1 = target.scrapes.load(Relaxed);
+    proc.check_alive()?;
     Ok(ScrapeWindow {
         cpu_s: cpu1.saturating_sub(cpu0).as_secs_f64(),
         window: t0.elapsed(),
-        scrapes: k1 - k0,
+        scrapes: (items1 - items0) / per_scrape,
+        items: items1 - items0,
     })
 }
 
@@ -1217,31 +1244,30 @@ async fn scrape_100k(cfg: &RunConfig) -> anyhow::Result<serde_json::Value> {
         }
     };
 
-    let points0 = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (p0, s0) = (points0.clone(), stats.clone());
     let confluo_window = scrape_window(
         &mut st.proc,
         &c_target_stats,
         o.scrape_interval,
         o.scrapes,
-        async move || {
-            p0.store(s0.points.load(Relaxed), Relaxed);
-        },
+        points_per_scrape,
+        async || stats.points.load(Relaxed),
     );
-    let appended0 = Arc::new(Mutex::new(None));
+    // Prometheus appends the 5 scrape-report series too.
+    let prom_per_scrape = samples + 5;
     let prom_window = async {
         match prom.as_mut() {
             Some(p) => {
-                let (a0, web) = (appended0.clone(), p.web);
+                let web = p.web;
                 scrape_window(
                     &mut p.proc,
                     &p_target_stats,
                     o.scrape_interval,
                     o.scrapes,
-                    async move || {
+                    prom_per_scrape,
+                    async || {
                         let t = metrics_text(web).await;
-                        *a0.lock().unwrap_or_else(|e| e.into_inner()) =
-                            prom_value(&t, "prometheus_tsdb_head_samples_appended", "");
+                        prom_value(&t, "prometheus_tsdb_head_samples_appended", "")
+                            .map_or(0, |v| v as u64)
                     },
                 )
                 .await
@@ -1256,7 +1282,7 @@ async fn scrape_100k(cfg: &RunConfig) -> anyhow::Result<serde_json::Value> {
     let mut results = Vec::new();
 
     {
-        let points = stats.points.load(Relaxed) - points0.load(Relaxed);
+        let points = cw.items;
         let peak_rss = procfs::status_bytes(st.pid, "VmHWM")?;
         let text = metrics_text(telemetry).await;
         let (_, _, graceful) = st.proc.terminate(Duration::from_secs(15)).await?;
@@ -1304,10 +1330,7 @@ async fn scrape_100k(cfg: &RunConfig) -> anyhow::Result<serde_json::Value> {
     }
 
     if let (Some(mut p), Some(pw)) = (prom, pw) {
-        let text = metrics_text(p.web).await;
-        let appended = prom_value(&text, "prometheus_tsdb_head_samples_appended", "")
-            .zip(*appended0.lock().unwrap_or_else(|e| e.into_inner()))
-            .map(|(b, a)| b - a);
+        let appended = pw.items;
         let peak_rss = procfs::status_bytes(p.proc.pid(), "VmHWM")?;
         let (_, _, graceful) = p.proc.terminate(Duration::from_secs(15)).await?;
         let mut r = figures(

@@ -384,8 +384,14 @@ mod tests {
         assert!(!batch.is_decoded(), "counting must not decode");
         let branch = batch.share();
         assert_eq!(batch.signal(), &signal);
-        assert!(batch.is_decoded() && branch.is_decoded(), "branches share one decode");
-        assert!(batch.encoded().is_some(), "reading keeps the pass-through bytes");
+        assert!(
+            batch.is_decoded() && branch.is_decoded(),
+            "branches share one decode"
+        );
+        assert!(
+            batch.encoded().is_some(),
+            "reading keeps the pass-through bytes"
+        );
     }
 
     #[test]
@@ -397,7 +403,10 @@ mod tests {
         }
         assert_eq!(branch.item_count(), 1);
         assert!(branch.encoded().is_none());
-        assert!(!batch.is_decoded(), "the other branch still holds only bytes");
+        assert!(
+            !batch.is_decoded(),
+            "the other branch still holds only bytes"
+        );
         assert_eq!(batch.item_count(), 2);
         assert_eq!(batch.signal(), &signal);
         let (mut owned, signal) = validated(4);

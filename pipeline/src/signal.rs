@@ -100,11 +100,15 @@ impl Signal {
     /// Decodes an OTLP protobuf export request of `kind`.
     pub fn decode_request(kind: SignalKind, bytes: &[u8]) -> Result<Signal, prost::DecodeError> {
         Ok(match kind {
-            SignalKind::Traces => Signal::Traces(ExportTraceServiceRequest::decode(bytes)?.resource_spans),
+            SignalKind::Traces => {
+                Signal::Traces(ExportTraceServiceRequest::decode(bytes)?.resource_spans)
+            }
             SignalKind::Metrics => {
                 Signal::Metrics(ExportMetricsServiceRequest::decode(bytes)?.resource_metrics)
             }
-            SignalKind::Logs => Signal::Logs(ExportLogsServiceRequest::decode(bytes)?.resource_logs),
+            SignalKind::Logs => {
+                Signal::Logs(ExportLogsServiceRequest::decode(bytes)?.resource_logs)
+            }
         })
     }
 

@@ -10,6 +10,9 @@
 //! - the SDK senders in `tests/e2e` ([`run_python`], [`run_node`]), which need
 //!   `scripts/test` to have installed them (it exports `CONFLUO_PYTHON` and
 //!   `CONFLUO_JS_DIR`).
+//! - the contract servers in `tests/e2e/python` ([`ContractServer`],
+//!   [`read_jsonl`] for what they record) and the config of an `otlp` →
+//!   exporter collector ([`otlp_to_exporter_config`], [`start_otlp_to_exporter`]).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -765,6 +768,19 @@ fn severity_from_name(s: &str) -> i64 {
     first + n - 1
 }
 
+/// The OTel severity number of a Python `logging` level name (any case):
+/// what the jsonlog receiver must give the apps' lines.
+pub fn python_level_severity(level: &str) -> i64 {
+    match level.to_ascii_lowercase().as_str() {
+        "debug" => 5,
+        "info" => 9,
+        "warning" => 13,
+        "error" => 17,
+        "critical" => 21,
+        other => panic!("unexpected level {other}"),
+    }
+}
+
 /// A number that OTLP/JSON may write as a string (int64, uint64, fixed64)
 /// or a number (double), as f64.
 pub fn num(v: &Value) -> Option<f64> {
@@ -901,6 +917,107 @@ pub fn run_node(script: &str, args: &[&str]) -> Value {
     )
 }
 
+/// `$CONFLUO_ROOT/.venv-NAME/bin/BIN` (CONFLUO_ROOT falls back to the repo):
+/// the tools whose pins clash with `.venv`'s get their own venv, built by
+/// `scripts/test` from `tests/e2e/requirements-NAME.txt`.
+pub fn venv_bin(venv: &str, bin: &str) -> PathBuf {
+    let root = std::env::var_os("CONFLUO_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let p = root.join(format!(".venv-{venv}/bin/{bin}"));
+    assert!(
+        p.exists(),
+        "{} is missing: run `scripts/test` (it builds .venv-{venv} from \
+         tests/e2e/requirements-{venv}.txt)",
+        p.display()
+    );
+    p
+}
+
+// ------------------------------------------------------------------ contract servers
+
+/// A contract server from `tests/e2e/python` (they all print their port as
+/// the first stdout line once they listen), with a temp folder for the files
+/// it records. Killed on drop.
+pub struct ContractServer {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl ContractServer {
+    /// `$CONFLUO_PYTHON tests/e2e/python/SCRIPT ARGS…`; see [`Self::start_with`].
+    pub fn start(script: &str, args: &[&str]) -> ContractServer {
+        ContractServer::start_with(&python(), script, args)
+    }
+
+    /// `INTERPRETER tests/e2e/python/SCRIPT ARGS…`, where `{DIR}` in an
+    /// argument becomes the server's temp folder (so `{DIR}/x.jsonl` is
+    /// [`Self::file`]`("x.jsonl")`). Returns once the port has been printed.
+    pub fn start_with(interpreter: &Path, script: &str, args: &[&str]) -> ContractServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        let mut child = Command::new(interpreter)
+            .arg(e2e_dir().join("python").join(script))
+            .args(args.iter().map(|a| a.replace("{DIR}", &d)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {script}: {e}"));
+        let mut first = String::new();
+        io::BufRead::read_line(
+            &mut io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut first,
+        )
+        .expect("read the contract server's port");
+        let port = first.trim().parse().unwrap_or_else(|_| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{script} printed {first:?} instead of a port")
+        });
+        ContractServer { child, port, dir }
+    }
+
+    /// A file in the server's temp folder (`{DIR}/NAME`).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The rows of the JSONL file `{DIR}/NAME` ([`read_jsonl`]).
+    pub fn jsonl(&self, name: &str) -> Vec<Value> {
+        read_jsonl(self.file(name))
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ContractServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every line of a JSONL record file, parsed; a missing file is empty and a
+/// bad line panics (contract servers write and flush whole lines).
+pub fn read_jsonl(path: impl AsRef<Path>) -> Vec<Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
+        .collect()
+}
+
 // ------------------------------------------------------------------ fixtures
 
 /// Hand-encoded protobuf (no prost in the tests): a valid
@@ -1022,6 +1139,73 @@ service:
       receivers: [otlp]{procs}
       exporters: [file]
 "#
+    )
+}
+
+/// [`Confluo::start`] with [`otlp_to_exporter_config`] on fresh loopback
+/// ports; returns it and the `otlp` receiver's port.
+pub fn start_otlp_to_exporter(
+    protocol: &str,
+    exporter: &str,
+    exporter_yaml: &str,
+    pipelines: &[&str],
+) -> (Confluo, u16) {
+    let port = free_port();
+    let config = otlp_to_exporter_config(
+        protocol,
+        port,
+        free_port(),
+        exporter,
+        exporter_yaml,
+        pipelines,
+    );
+    (Confluo::start(&config), port)
+}
+
+/// A `retry_on_failure` block (indented for [`otlp_to_exporter_config`]'s
+/// `exporter_yaml`) that retries fast (50 ms → 200 ms) so that a test sees
+/// retries within seconds, and gives up after 30 s.
+pub const FAST_RETRY: &str = "    retry_on_failure:
+      initial_interval: 50ms
+      max_interval: 200ms
+      max_elapsed_time: 30s
+";
+
+/// Config for one collector: the `otlp` receiver (`protocol` "http" or
+/// "grpc", on `port`) → the exporter `exporter` in each of `pipelines`
+/// ("traces", "metrics", "logs"), self-telemetry on `telemetry_port`.
+/// `exporter_yaml` is the exporter's settings, every line indented four spaces.
+pub fn otlp_to_exporter_config(
+    protocol: &str,
+    port: u16,
+    telemetry_port: u16,
+    exporter: &str,
+    exporter_yaml: &str,
+    pipelines: &[&str],
+) -> String {
+    let nl = if exporter_yaml.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    let pipelines: String = pipelines
+        .iter()
+        .map(|p| format!("    {p}:\n      receivers: [otlp]\n      exporters: [{exporter}]\n"))
+        .collect();
+    format!(
+        r#"receivers:
+  otlp:
+    protocols:
+      {protocol}:
+        endpoint: 127.0.0.1:{port}
+exporters:
+  {exporter}:
+{exporter_yaml}{nl}service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{telemetry_port}
+  pipelines:
+{pipelines}"#
     )
 }
 

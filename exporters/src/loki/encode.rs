@@ -124,9 +124,13 @@ fn text(v: &AnyValue) -> Cow<'_, str> {
     }
 }
 
-/// The previous record's (group, stream, record labels): consecutive
-/// records usually share a stream, and then no selector is built.
-type LastStream<'a> = Option<(usize, usize, Vec<(&'a str, Cow<'a, str>)>)>;
+/// The (group, stream, record labels) last seen under one resource, most
+/// recent last: records of a resource share a few label sets (the levels,
+/// mostly) and switch between them often, and a known set builds no
+/// selector. Bounded, as a label from a high-cardinality attribute would
+/// make every set new.
+type SeenStreams<'a> = Vec<(usize, usize, Vec<(&'a str, Cow<'a, str>)>)>;
+const MAX_SEEN_STREAMS: usize = 16;
 
 /// One stream's entries, already in wire form (protobuf `EntryAdapter`
 /// bodies, or JSON `["ns","line",{…}]` arrays) back to back in `buf`: no
@@ -334,7 +338,7 @@ impl Encoder {
         for rl in rls {
             let res_attrs = rl.resource.as_ref().map_or(&empty, |r| &r.attributes);
             let res = self.resource_ctx(res_attrs);
-            let mut last: LastStream = None;
+            let mut seen: SeenStreams = Vec::new();
             for sl in &rl.scope_logs {
                 for rec in &sl.log_records {
                     let tenant = match self.tenant_of(res_attrs, &rec.attributes) {
@@ -416,9 +420,14 @@ impl Encoder {
                             groups.len() - 1
                         }
                     };
-                    let si = match &last {
-                        Some((lg, ls, lextra)) if *lg == gi && *lextra == extra => *ls,
-                        _ => {
+                    let known = seen
+                        .iter()
+                        .rev()
+                        .find(|(g, _, e)| *g == gi && *e == extra)
+                        .map(|(_, s, _)| *s);
+                    let si = match known {
+                        Some(si) => si,
+                        None => {
                             let mut merged: Vec<(&str, &str)> =
                                 Vec::with_capacity(res.labels.len() + extra.len() + 1);
                             merged.extend(res.labels.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
@@ -447,7 +456,10 @@ impl Encoder {
                                     g.streams.len() - 1
                                 }
                             };
-                            last = Some((gi, si, extra.clone()));
+                            if seen.len() == MAX_SEEN_STREAMS {
+                                seen.remove(0);
+                            }
+                            seen.push((gi, si, extra.clone()));
                             si
                         }
                     };
@@ -500,27 +512,8 @@ impl Encoder {
     fn serialize(&self, g: Group, out: &mut Vec<Push>) {
         let json = self.protocol == Protocol::PushJson;
         let max = self.max_push_bytes;
-        let mut body: Vec<u8> = Vec::new();
-        let mut items = 0usize;
-        let flush = |body: &mut Vec<u8>, items: &mut usize, out: &mut Vec<Push>| {
-            if *items == 0 {
-                return;
-            }
+        let head_of = |s: &StreamBuf| {
             if json {
-                body.extend_from_slice(JSON_SUFFIX);
-            }
-            out.push(Push {
-                tenant: g.tenant.clone(),
-                items: std::mem::take(items),
-                body: std::mem::take(body),
-            });
-        };
-        for mut s in g.streams {
-            // Stable, and skipped when already in order (the usual case).
-            if s.idx.windows(2).any(|w| w[0].0 > w[1].0) {
-                s.idx.sort_by_key(|e| e.0);
-            }
-            let head = if json {
                 JSON_PREFIX.len()
                     + 32
                     + s.labels
@@ -530,7 +523,40 @@ impl Encoder {
             } else {
                 // Stream tag and length, labels field.
                 1 + 10 + 1 + varint_len(s.selector.len() as u64) + s.selector.len()
+            }
+        };
+        // An upper bound of what is left to write (an entry's key and length
+        // take at most 6 bytes, a JSON entry 1): each push body is sized once
+        // instead of doubling its way up (a copy and fresh pages each time).
+        let mut left: usize = g
+            .streams
+            .iter()
+            .map(|s| head_of(s) + s.buf.len() + 6 * s.idx.len())
+            .sum::<usize>()
+            + JSON_SUFFIX.len();
+        let mut body: Vec<u8> = Vec::with_capacity(left.min(max));
+        let mut items = 0usize;
+        let flush =
+            |body: &mut Vec<u8>, items: &mut usize, left: &mut usize, out: &mut Vec<Push>| {
+                if *items == 0 {
+                    return;
+                }
+                if json {
+                    body.extend_from_slice(JSON_SUFFIX);
+                }
+                *left = left.saturating_sub(body.len());
+                out.push(Push {
+                    tenant: g.tenant.clone(),
+                    items: std::mem::take(items),
+                    body: std::mem::replace(body, Vec::with_capacity((*left).min(max))),
+                });
             };
+        for mut s in g.streams {
+            // Stable, and skipped when already in order (the usual case).
+            if s.idx.windows(2).any(|w| w[0].0 > w[1].0) {
+                s.idx.sort_by_key(|e| e.0);
+            }
+            let head = head_of(&s);
             let mut first = 0;
             let mut part = 0;
             for k in 0..s.idx.len() {
@@ -545,7 +571,7 @@ impl Encoder {
                         emit_part(&mut body, json, &s, &s.idx[first..k]);
                         items += k - first;
                     }
-                    flush(&mut body, &mut items, out);
+                    flush(&mut body, &mut items, &mut left, out);
                     first = k;
                     part = 0;
                 }
@@ -556,7 +582,8 @@ impl Encoder {
                 items += s.idx.len() - first;
             }
         }
-        flush(&mut body, &mut items, out);
+        left = 0;
+        flush(&mut body, &mut items, &mut left, out);
     }
 
     /// Loki's OTLP endpoint: export requests, one per tenant (taken from
@@ -690,7 +717,7 @@ fn write_proto_entry(out: &mut Vec<u8>, e: &EntryParts) {
 /// timestamp is a string (a number gets a 400 from Loki).
 fn write_json_entry(out: &mut Vec<u8>, e: &EntryParts) {
     out.extend_from_slice(b"[\"");
-    out.extend_from_slice(e.ts.to_string().as_bytes());
+    write_u64(out, e.ts);
     out.extend_from_slice(b"\",");
     write_json_string(out, &String::from_utf8_lossy(e.line));
     let mut first = true;
@@ -812,33 +839,82 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
         }
         i += 8;
     }
-    if i < bytes.len() {
-        // The tail, padded with a byte that never needs escaping.
-        let mut word = [b'a'; 8];
-        word[..bytes.len() - i].copy_from_slice(&bytes[i..]);
-        if needs_escape(u64::from_le_bytes(word)) {
-            for j in i..bytes.len() {
-                escape(out, j, &mut start);
-            }
+    // The tail, byte by byte: copying it into a padded word and loading
+    // that as a u64 stalls on store-to-load forwarding, which cost more
+    // than the whole scan of short strings (most keys and values).
+    if bytes[i..]
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    {
+        for j in i..bytes.len() {
+            escape(out, j, &mut start);
         }
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
+/// Decimal digits of an integer, without `fmt` (its machinery cost more
+/// than the digits on lines full of ids, counts and status codes).
+fn write_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, v.unsigned_abs());
+}
+
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// A float as `Display` writes it (shortest round-trip digits, never an
+/// exponent), formatted on the stack: `write!` into the Vec goes through
+/// `io::Write`'s adapter for every piece.
+fn write_f64(out: &mut Vec<u8>, d: f64) {
+    struct Stack {
+        buf: [u8; 48],
+        len: usize,
+    }
+    impl std::fmt::Write for Stack {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+            dst.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut st = Stack {
+        buf: [0; 48],
+        len: 0,
+    };
+    if std::fmt::Write::write_fmt(&mut st, format_args!("{d}")).is_ok() {
+        out.extend_from_slice(&st.buf[..st.len]);
+    } else {
+        // Very large or very small magnitudes print hundreds of digits.
+        use std::io::Write;
+        let _ = write!(out, "{d}");
+    }
+}
+
 /// A value as natural JSON (as `attrs::write_json`), with the fast string
 /// writer and no allocation for numbers.
 pub fn write_json_value(out: &mut Vec<u8>, v: &AnyValue) {
-    use std::io::Write;
     match &v.value {
         Some(Value::StringValue(s)) => write_json_string(out, s),
-        Some(Value::IntValue(i)) => {
-            let _ = write!(out, "{i}");
-        }
+        Some(Value::IntValue(i)) => write_i64(out, *i),
         Some(Value::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Some(Value::DoubleValue(d)) if d.is_finite() => {
-            let _ = write!(out, "{d}");
-        }
+        Some(Value::DoubleValue(d)) if d.is_finite() => write_f64(out, *d),
         Some(Value::ArrayValue(a)) => {
             out.push(b'[');
             for (i, item) in a.values.iter().enumerate() {

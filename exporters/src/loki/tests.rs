@@ -980,3 +980,22 @@ fn unused_value_types_render_as_text() {
     let v = AnyValue::default();
     assert_eq!(attrs::to_text(&v), "");
 }
+
+proptest! {
+    /// Numbers in `json` lines are written without `fmt` but exactly as
+    /// `Display` writes them (no exponent, shortest round-trip digits).
+    #[test]
+    fn numbers_render_as_display(n in any::<i64>(), bits in any::<u64>(), d in -1e6f64..1e6) {
+        let mut out = Vec::new();
+        write_json_value(&mut out, &attrs::int(n));
+        prop_assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        for f in [d, f64::from_bits(bits), 1e300, -1e-300, 0.0, -0.0, 112.47] {
+            if !f.is_finite() {
+                continue;
+            }
+            let mut out = Vec::new();
+            write_json_value(&mut out, &attrs::double(f));
+            prop_assert_eq!(String::from_utf8(out).unwrap(), f.to_string());
+        }
+    }
+}

@@ -204,18 +204,18 @@ impl Sender for HttpSender {
     type Request = OtlpRequest;
 
     fn encode(&self, batch: &Batch) -> Result<Vec<OtlpRequest>, String> {
-        let signal = batch.signal();
         let (body, protobuf) = match self.encoding {
             Encoding::Proto => (protobuf_request(batch), true),
             Encoding::Json => {
                 let mut body = Vec::with_capacity(batch.wire_bytes.saturating_mul(2));
-                encode_json(signal, &mut body);
+                encode_json(batch.signal(), &mut body);
                 (body.into(), false)
             }
         };
+        // Not `batch.signal()`: protobuf that passes through stays undecoded.
         Ok(vec![OtlpRequest::from_bytes(
-            signal.kind(),
-            signal.item_count(),
+            batch.kind(),
+            batch.item_count(),
             body,
             protobuf,
         )])

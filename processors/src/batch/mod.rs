@@ -108,6 +108,9 @@ impl ProcessorFactory for BatchFactory {
     }
 }
 
+/// The most a partition's protobuf buffer reserves up front.
+const MAX_RESERVE: usize = 16 << 20;
+
 /// A batch ready to go downstream: its data and its sources' acks.
 type Piece = (Held, Acks);
 
@@ -399,6 +402,12 @@ impl Consumer for BatchProcessor {
             });
             match (&mut pending.data, batch.take_encoded()) {
                 (Held::Encoded { bytes, items: n }, Some(part)) => {
+                    if bytes.is_empty() {
+                        // Room for a whole batch of parts like this one, so
+                        // the buffer is not regrown (and copied) per part.
+                        let parts = self.config.send_batch_size.div_ceil(items).max(1);
+                        bytes.reserve(part.len().saturating_mul(parts).min(MAX_RESERVE));
+                    }
                     bytes.extend_from_slice(&part);
                     *n += items;
                 }

@@ -465,9 +465,8 @@ pub fn parse_body(
             _ => {}
         }
     }
-    out.lines
-        .reserve(body.iter().filter(|c| **c == b'\n').count() + 1);
-    for (i, line) in body.split(|c| *c == b'\n').enumerate() {
+    out.lines.reserve(parse::count_newlines(body) + 1);
+    for (i, line) in parse::split_lines(body).enumerate() {
         let line = parse::trim(line);
         if line.is_empty() {
             continue;

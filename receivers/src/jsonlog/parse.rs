@@ -133,8 +133,14 @@ struct Pending<'m> {
 }
 
 /// Per-body scratch space, so that each line does not allocate its own.
+/// Attributes are gathered here and moved into a vector of exactly their
+/// number: a generous per-line capacity would be kept by every record of a
+/// batch (about twice the memory, and cache misses to match).
 #[derive(Default)]
-pub struct Scratch<'m>(Vec<Pending<'m>>);
+pub struct Scratch<'m> {
+    pending: Vec<Pending<'m>>,
+    attrs: Vec<KeyValue>,
+}
 
 /// Where the best candidate for a field is: an entry of the pending list.
 #[derive(Clone, Copy)]
@@ -198,14 +204,14 @@ impl Mapper {
         // per-string checks, which reading from a &str skips.
         let text = std::str::from_utf8(line)
             .map_err(|e| LineError::Json(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-        let mut attrs = Vec::with_capacity(16);
-        let pending = &mut scratch.0;
+        let Scratch { pending, attrs } = scratch;
         pending.clear();
+        attrs.clear();
         let mut found: [Option<Found<'_>>; FIELDS] = [None; FIELDS];
         let mut de = serde_json::Deserializer::from_str(text);
         de.deserialize_any(RecordVisitor {
             mapper: self,
-            attrs: &mut attrs,
+            attrs,
             pending,
             found: &mut found,
         })
@@ -216,7 +222,7 @@ impl Mapper {
 
     fn finish<'m>(
         &'m self,
-        mut attrs: Vec<KeyValue>,
+        scratch_attrs: &mut Vec<KeyValue>,
         pending: &mut Vec<Pending<'m>>,
         found: &[Option<Found<'m>>; FIELDS],
         observed: u64,
@@ -293,6 +299,9 @@ impl Mapper {
             record.body = self.take(pending, found, f);
         }
 
+        let left = pending.iter().filter(|p| !p.consumed).count();
+        let mut attrs = Vec::with_capacity(scratch_attrs.len() + left);
+        attrs.append(scratch_attrs);
         for p in pending.drain(..) {
             if !p.consumed {
                 attrs.push(KeyValue {
@@ -1102,6 +1111,64 @@ pub fn split_array(body: &[u8]) -> Result<Vec<&[u8]>, String> {
         i += 1;
     }
     Err("unterminated JSON array".into())
+}
+
+/// High bit set in exactly the bytes of `w` that are `\n` (no false
+/// positives, unlike the shorter has-zero-byte test, so the bits count).
+#[inline]
+fn newline_bits(w: u64) -> u64 {
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = w ^ 0x0a0a_0a0a_0a0a_0a0a;
+    !(((x & LO7).wrapping_add(LO7)) | x | LO7)
+}
+
+fn word_at(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The number of `\n` in a body, eight bytes at a time.
+pub fn count_newlines(b: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        n += newline_bits(word_at(b, i)).count_ones() as usize;
+        i += 8;
+    }
+    n + b[i..].iter().filter(|c| **c == b'\n').count()
+}
+
+/// The position of the first `\n` at or after `i`, eight bytes at a time.
+fn find_newline(b: &[u8], mut i: usize) -> Option<usize> {
+    while i + 8 <= b.len() {
+        let m = newline_bits(word_at(b, i));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|c| *c == b'\n').map(|p| i + p)
+}
+
+/// The pieces of a body between `\n`s, as `body.split(|c| *c == b'\n')`
+/// gives them (including empty ones), found a word at a time: a byte-wise
+/// split was a noticeable share of the receiver's time on large bodies.
+pub fn split_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut pos = Some(0);
+    std::iter::from_fn(move || {
+        let start = pos?;
+        match find_newline(body, start) {
+            Some(end) => {
+                pos = Some(end + 1);
+                Some(&body[start..end])
+            }
+            None => {
+                pos = None;
+                Some(&body[start..])
+            }
+        }
+    })
 }
 
 /// Trims ASCII whitespace (and a `\r` of CRLF line ends) from both ends.

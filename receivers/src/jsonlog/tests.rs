@@ -1198,6 +1198,56 @@ async fn shutdown_stops_listening() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
+/// Never answers: a pipeline stuck past the shutdown deadline.
+struct Stall(tokio::sync::Notify);
+
+#[async_trait]
+impl Consumer for Stall {
+    async fn consume(&self, _batch: Batch) -> Result<(), ConsumeError> {
+        self.0.notify_one();
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn shutdown_abandons_a_request_still_in_flight_at_the_deadline() {
+    let ctx = ComponentContext::for_tests(ComponentKind::Receiver, "jsonlog");
+    let stall = Arc::new(Stall(tokio::sync::Notify::new()));
+    let mut rx = JsonLogReceiver::new(ctx, config("endpoint: '127.0.0.1:0'").unwrap());
+    rx.start(SignalConsumers {
+        logs: Some(stall.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addr = rx.addr().unwrap();
+    let client = tokio::spawn(async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = b"{\"msg\":\"x\"}";
+        let head = format!(
+            "POST /v1/logs/json HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+    });
+    stall.0.notified().await;
+    let grace = Duration::from_millis(300);
+    let begun = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), rx.shutdown(begun + grace))
+        .await
+        .expect("shutdown kept waiting past its deadline")
+        .unwrap();
+    let took = begun.elapsed();
+    assert!(took >= grace, "returned before the deadline: {took:?}");
+    assert!(took < grace + Duration::from_secs(2), "took {took:?}");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    assert!(!client.is_finished(), "the stalled request was answered");
+    client.abort();
+}
+
 #[test]
 fn factory_shape() {
     let f = JsonLogReceiverFactory;
@@ -1319,4 +1369,22 @@ fn measure_structlog_lines() {
         elapsed,
         elapsed.as_nanos() as f64 / records as f64
     );
+}
+
+// ---------------------------------------------------------------- line split
+
+proptest! {
+    /// The word-at-a-time split and count agree with the byte-wise ones on
+    /// any body (newlines at every offset within and across words).
+    #[test]
+    fn word_split_matches_bytewise(body in proptest::collection::vec(
+        prop_oneof![Just(b'\n'), Just(b'{'), Just(0x8a_u8), Just(0x0b_u8), any::<u8>()], 0..70)) {
+        let fast: Vec<&[u8]> = super::parse::split_lines(&body).collect();
+        let slow: Vec<&[u8]> = body.split(|c| *c == b'\n').collect();
+        prop_assert_eq!(fast, slow);
+        prop_assert_eq!(
+            super::parse::count_newlines(&body),
+            body.iter().filter(|c| **c == b'\n').count()
+        );
+    }
 }

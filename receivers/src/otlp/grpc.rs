@@ -19,11 +19,11 @@
 //! - `Batch::wire_bytes` is the wire length, as on the HTTP side.
 
 use super::{Backpressure, Core, Incoming, Logs, Metrics, OtlpSignal, Traces};
-use confluo_pipeline::otlp_wire;
 use crate::otlp::config::GrpcConfig;
 use bytes::Bytes;
 use confluo_config::SignalKind;
 use confluo_pipeline::admission::AdmissionPermit;
+use confluo_pipeline::otlp_wire;
 use confluo_pipeline::{ClientInfo, ConsumeError, SignalConsumers};
 use http_body::{Frame, SizeHint};
 use prost::bytes::Buf;
@@ -495,6 +495,32 @@ mod unit_tests {
         assert_eq!(scan(&bytes), [3, 256, 0, 2]);
         // A header still incomplete reports nothing yet.
         assert_eq!(scan(&[&[0, 0, 1]]), Vec::<usize>::new());
+    }
+
+    proptest::proptest! {
+        /// Any sequence of messages, cut into any chunks: every declared
+        /// length is reported once, in order.
+        #[test]
+        fn frame_scan_reports_every_length_however_chunked(
+            lens in proptest::collection::vec(0usize..600, 0..8),
+            cuts in proptest::collection::vec(1usize..700, 0..20),
+        ) {
+            let mut stream = Vec::new();
+            for (i, &len) in lens.iter().enumerate() {
+                stream.push((i % 2) as u8);
+                stream.extend_from_slice(&(len as u32).to_be_bytes());
+                stream.extend(std::iter::repeat_n(i as u8, len));
+            }
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut rest = &stream[..];
+            for cut in cuts {
+                let (a, b) = rest.split_at(cut.min(rest.len()));
+                chunks.push(a);
+                rest = b;
+            }
+            chunks.push(rest);
+            proptest::prop_assert_eq!(scan(&chunks), lens);
+        }
     }
 
     #[test]

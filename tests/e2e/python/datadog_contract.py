@@ -8,8 +8,9 @@ for confluo's end-to-end tests. It shares no code with the exporter:
   invalid nested data as "unparsed" instead of raising, so the server walks
   the result and rejects unparsed models, unknown fields (not in a model's
   attribute map) and mistyped fields with 400, as the intake does.
-* Sketches (POST /api/beta/sketches) are decoded by the protobuf reader
-  below, written from DataDog/agent-payload proto/metrics/agent_payload.proto:
+* Sketches (POST /api/beta/sketches) are read with protowire.py's wire
+  reader by the decoders below, written from DataDog/agent-payload
+  proto/metrics/agent_payload.proto:
 
     SketchPayload { repeated Sketch sketches = 1; CommonMetadata metadata = 2; }
     Sketch        { string metric = 1; string host = 2; repeated Distribution
@@ -52,6 +53,7 @@ from datadog_api_client.configuration import Configuration
 from datadog_api_client.model_utils import OpenApiModel, validate_and_convert_types
 from datadog_api_client.v2.model.http_log_item import HTTPLogItem
 from datadog_api_client.v2.model.metric_payload import MetricPayload
+from protowire import Invalid, fields, read_varint, signed
 
 SERIES_LIMIT = 5 * 1024 * 1024
 LOGS_LIMIT = 5_000_000
@@ -60,10 +62,6 @@ LOG_ITEM_LIMIT = 1_000_000
 MAX_WIRE = 64 << 20
 
 CONFIG = Configuration()
-
-
-class Invalid(Exception):
-    pass
 
 
 # ------------------------------------------------------------ model checking
@@ -119,55 +117,6 @@ def check_unknown(raw, model, path):
 
 # ------------------------------------------------------------ protobuf reader
 
-def varint(b, i):
-    shift = 0
-    out = 0
-    while True:
-        if i >= len(b):
-            raise Invalid("truncated varint")
-        c = b[i]
-        i += 1
-        out |= (c & 0x7F) << shift
-        if c < 0x80:
-            return out, i
-        shift += 7
-        if shift > 63:
-            raise Invalid("varint too long")
-
-
-def fields(b):
-    """Yields (field number, wire type, value) of one message."""
-    i = 0
-    while i < len(b):
-        tag, i = varint(b, i)
-        num, wt = tag >> 3, tag & 7
-        if num == 0:
-            raise Invalid("field number 0")
-        if wt == 0:
-            v, i = varint(b, i)
-        elif wt == 1:
-            if i + 8 > len(b):
-                raise Invalid("truncated fixed64")
-            v = b[i:i + 8]
-            i += 8
-        elif wt == 2:
-            n, i = varint(b, i)
-            if i + n > len(b):
-                raise Invalid("truncated length-delimited field")
-            v = b[i:i + n]
-            i += n
-        elif wt == 5:
-            v = b[i:i + 4]
-            i += 4
-        else:
-            raise Invalid(f"wire type {wt}")
-        yield num, wt, v
-
-
-def signed64(v):
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
 def zigzag(v):
     return (v >> 1) ^ -(v & 1)
 
@@ -178,7 +127,7 @@ def packed(v, wt, conv):
     out = []
     i = 0
     while i < len(v):
-        x, i = varint(v, i)
+        x, i = read_varint(v, i)
         out.append(conv(x))
     return out
 
@@ -193,9 +142,9 @@ def decode_dogsketch(b):
     d = {"ts": 0, "cnt": 0, "min": 0.0, "max": 0.0, "avg": 0.0, "sum": 0.0, "k": [], "n": []}
     for num, wt, v in fields(b):
         if num == 1 and wt == 0:
-            d["ts"] = signed64(v)
+            d["ts"] = signed(v)
         elif num == 2 and wt == 0:
-            d["cnt"] = signed64(v)
+            d["cnt"] = signed(v)
         elif num in (3, 4, 5, 6):
             d[{3: "min", 4: "max", 5: "avg", 6: "sum"}[num]] = double(v, wt)
         elif num == 7:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A Datadog trace-intake contract server for confluo's end-to-end tests.
 
-It shares no code with the exporter. Traces are read by the small protobuf
-wire reader below, written from the field numbers of DataDog/datadog-agent
+It shares no code with the exporter. Traces are read with the protobuf wire
+reader of protowire.py, by the decoders below written from the field numbers
+of DataDog/datadog-agent
 pkg/proto/datadog/trace/{agent_payload,tracer_payload,span}.proto:
 
     AgentPayload  { string hostName = 1; string env = 2; repeated TracerPayload tracerPayloads = 5;
@@ -55,92 +56,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import msgpack
 from ddsketch.pb import ddsketch_pb2
+from protowire import Invalid, fields, signed, utf8, wire_type
 
 MAX_BODY = 64 << 20
 
 
-class Invalid(Exception):
-    pass
-
-
 # ------------------------------------------------------------------ protobuf
-
-
-def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise Invalid("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise Invalid("varint too long")
-
-
-def fields(buf: bytes):
-    """Yields (field number, wire type, value) of one message."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = read_varint(buf, pos)
-        num, wt = key >> 3, key & 7
-        if num == 0:
-            raise Invalid("field number 0")
-        if wt == 0:
-            v, pos = read_varint(buf, pos)
-        elif wt == 1:
-            if pos + 8 > len(buf):
-                raise Invalid("truncated fixed64")
-            v = buf[pos : pos + 8]
-            pos += 8
-        elif wt == 2:
-            n, pos = read_varint(buf, pos)
-            if pos + n > len(buf):
-                raise Invalid("truncated bytes")
-            v = buf[pos : pos + n]
-            pos += n
-        elif wt == 5:
-            if pos + 4 > len(buf):
-                raise Invalid("truncated fixed32")
-            v = buf[pos : pos + 4]
-            pos += 4
-        else:
-            raise Invalid(f"wire type {wt}")
-        yield num, wt, v
-
-
-def want(wt: int, expected: int, what: str):
-    if wt != expected:
-        raise Invalid(f"{what}: wire type {wt}, the proto says {expected}")
-
-
-def text(b: bytes, what: str) -> str:
-    try:
-        return b.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Invalid(f"{what}: not UTF-8")
-
-
-def signed(v: int, bits: int = 64) -> int:
-    return v - (1 << bits) if v >= 1 << (bits - 1) else v
 
 
 def map_entry(b: bytes, what: str, value_kind: str):
     k, v = "", "" if value_kind == "string" else 0.0
     for num, wt, val in fields(b):
         if num == 1:
-            want(wt, 2, what + " key")
-            k = text(val, what + " key")
+            wire_type(wt, 2, what + " key")
+            k = utf8(val, what + " key")
         elif num == 2:
             if value_kind == "string":
-                want(wt, 2, what + " value")
-                v = text(val, what + " value")
+                wire_type(wt, 2, what + " value")
+                v = utf8(val, what + " value")
             else:
-                want(wt, 1, what + " value")
+                wire_type(wt, 1, what + " value")
                 v = struct.unpack("<d", val)[0]
     return k, v
 
@@ -154,21 +89,21 @@ def decode_span(b: bytes) -> dict:
          "parent_id": 0, "start": 0, "duration": 0, "error": 0, "meta": {}, "metrics": {}}
     for num, wt, v in fields(b):
         if num in STRING_SPAN:
-            want(wt, 2, "Span." + STRING_SPAN[num])
-            s[STRING_SPAN[num]] = text(v, "Span." + STRING_SPAN[num])
+            wire_type(wt, 2, "Span." + STRING_SPAN[num])
+            s[STRING_SPAN[num]] = utf8(v, "Span." + STRING_SPAN[num])
         elif num in VARINT_SPAN:
-            want(wt, 0, "Span." + VARINT_SPAN[num])
+            wire_type(wt, 0, "Span." + VARINT_SPAN[num])
             s[VARINT_SPAN[num]] = signed(v) if num in (7, 8) else v
         elif num == 10:
-            want(wt, 2, "Span.meta")
+            wire_type(wt, 2, "Span.meta")
             k, val = map_entry(v, "Span.meta", "string")
             s["meta"][k] = val
         elif num == 11:
-            want(wt, 2, "Span.metrics")
+            wire_type(wt, 2, "Span.metrics")
             k, val = map_entry(v, "Span.metrics", "double")
             s["metrics"][k] = val
         elif num in (13, 14):
-            want(wt, 2, f"Span field {num}")
+            wire_type(wt, 2, f"Span field {num}")
         else:
             raise Invalid(f"Span: unknown field {num}")
     for req in ("name", "service", "resource"):
@@ -185,20 +120,20 @@ def decode_chunk(b: bytes) -> dict:
     c = {"priority": 0, "origin": "", "spans": [], "tags": {}, "dropped": False}
     for num, wt, v in fields(b):
         if num == 1:
-            want(wt, 0, "TraceChunk.priority")
+            wire_type(wt, 0, "TraceChunk.priority")
             c["priority"] = signed(v, 64)
         elif num == 2:
-            want(wt, 2, "TraceChunk.origin")
-            c["origin"] = text(v, "origin")
+            wire_type(wt, 2, "TraceChunk.origin")
+            c["origin"] = utf8(v, "origin")
         elif num == 3:
-            want(wt, 2, "TraceChunk.spans")
+            wire_type(wt, 2, "TraceChunk.spans")
             c["spans"].append(decode_span(v))
         elif num == 4:
-            want(wt, 2, "TraceChunk.tags")
+            wire_type(wt, 2, "TraceChunk.tags")
             k, val = map_entry(v, "TraceChunk.tags", "string")
             c["tags"][k] = val
         elif num == 5:
-            want(wt, 0, "TraceChunk.droppedTrace")
+            wire_type(wt, 0, "TraceChunk.droppedTrace")
             c["dropped"] = bool(v)
         else:
             raise Invalid(f"TraceChunk: unknown field {num}")
@@ -217,13 +152,13 @@ def decode_tracer_payload(b: bytes) -> dict:
     t["tags"] = {}
     for num, wt, v in fields(b):
         if num in TRACER_STRINGS:
-            want(wt, 2, "TracerPayload." + TRACER_STRINGS[num])
-            t[TRACER_STRINGS[num]] = text(v, TRACER_STRINGS[num])
+            wire_type(wt, 2, "TracerPayload." + TRACER_STRINGS[num])
+            t[TRACER_STRINGS[num]] = utf8(v, TRACER_STRINGS[num])
         elif num == 6:
-            want(wt, 2, "TracerPayload.chunks")
+            wire_type(wt, 2, "TracerPayload.chunks")
             t["chunks"].append(decode_chunk(v))
         elif num == 7:
-            want(wt, 2, "TracerPayload.tags")
+            wire_type(wt, 2, "TracerPayload.tags")
             k, val = map_entry(v, "TracerPayload.tags", "string")
             t["tags"][k] = val
         else:
@@ -236,16 +171,16 @@ def decode_agent_payload(b: bytes) -> dict:
          "tracerPayloads": [], "tags": {}}
     for num, wt, v in fields(b):
         if num in (1, 2, 7):
-            want(wt, 2, f"AgentPayload field {num}")
-            p[{1: "hostName", 2: "env", 7: "agentVersion"}[num]] = text(v, "AgentPayload")
+            wire_type(wt, 2, f"AgentPayload field {num}")
+            p[{1: "hostName", 2: "env", 7: "agentVersion"}[num]] = utf8(v, "AgentPayload")
         elif num in (8, 9):
-            want(wt, 1, f"AgentPayload field {num}")
+            wire_type(wt, 1, f"AgentPayload field {num}")
             p[{8: "targetTPS", 9: "errorTPS"}[num]] = struct.unpack("<d", v)[0]
         elif num == 5:
-            want(wt, 2, "AgentPayload.tracerPayloads")
+            wire_type(wt, 2, "AgentPayload.tracerPayloads")
             p["tracerPayloads"].append(decode_tracer_payload(v))
         elif num == 6:
-            want(wt, 2, "AgentPayload.tags")
+            wire_type(wt, 2, "AgentPayload.tags")
             k, val = map_entry(v, "AgentPayload.tags", "string")
             p["tags"][k] = val
         elif num in (10, 11, 12):

@@ -38,38 +38,12 @@ from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from sdk_recording import Recording
 
 KINDS = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.PRODUCER: 4, SpanKind.CONSUMER: 5}
 CODES = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
-
-
-class Recording:
-    """Wraps the OTLP exporter: records what it was handed and the results."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.spans = []
-        self.errors = []
-
-    def export(self, spans):
-        try:
-            result = self.inner.export(spans)
-        except Exception as e:  # noqa: BLE001 - reported in the JSON line
-            self.errors.append(repr(e))
-            return SpanExportResult.FAILURE
-        if result != SpanExportResult.SUCCESS:
-            self.errors.append(f"export result {result}")
-        else:
-            self.spans.extend(spans)
-        return result
-
-    def shutdown(self):
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 def typed(v):

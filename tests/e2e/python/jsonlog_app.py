@@ -119,13 +119,11 @@ def iso_to_ns(text: str) -> int:
     return secs * 1_000_000_000 + parsed.microsecond * 1_000
 
 
-def run_structlog(shipper: Shipper, count: int, service: str) -> None:
+def configure_structlog(shipper: Shipper) -> None:
+    """structlog renders JSON lines into `shipper`: level, ISO UTC timestamp,
+    the contextvars (request_id) and the current span's trace_id / span_id."""
     import structlog
     from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-
-    trace.set_tracer_provider(TracerProvider())
-    tracer = trace.get_tracer("jsonlog_app")
 
     def add_otel_ids(_logger, _method, event_dict):
         ctx = trace.get_current_span().get_span_context()
@@ -146,6 +144,33 @@ def run_structlog(shipper: Shipper, count: int, service: str) -> None:
         logger_factory=structlog.WriteLoggerFactory(file=shipper),
         cache_logger_on_first_use=False,
     )
+
+
+def python_json_logger(shipper: Shipper) -> tuple[logging.Logger, HttpNdjsonHandler]:
+    """The `shop.payments` logger, every level, formatted by python-json-logger
+    (asctime in UTC) into `shipper` only."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    handler = HttpNdjsonHandler(shipper)
+    formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("shop.payments")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def run_structlog(shipper: Shipper, count: int, service: str) -> None:
+    import structlog
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    trace.set_tracer_provider(TracerProvider())
+    tracer = trace.get_tracer("jsonlog_app")
+
+    configure_structlog(shipper)
     log = structlog.get_logger().bind(logger="shop.checkout", service=service)
     for i in range(count):
         structlog.contextvars.clear_contextvars()
@@ -164,16 +189,7 @@ def run_structlog(shipper: Shipper, count: int, service: str) -> None:
 
 
 def run_python_json_logger(shipper: Shipper, count: int, service: str) -> None:
-    from pythonjsonlogger.json import JsonFormatter
-
-    handler = HttpNdjsonHandler(shipper)
-    formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    logger = logging.getLogger("shop.payments")
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
+    logger, handler = python_json_logger(shipper)
     levels = [logging.INFO, logging.WARNING, logging.ERROR, logging.DEBUG]
     for i in range(count):
         logger.log(

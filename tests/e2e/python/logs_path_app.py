@@ -42,9 +42,8 @@ import argparse
 import json
 import logging
 import sys
-import time
 
-from jsonlog_app import Shipper, HttpNdjsonHandler, iso_to_ns
+from jsonlog_app import Shipper, configure_structlog, iso_to_ns, python_json_logger
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -88,27 +87,8 @@ def span_row(span) -> dict:
 
 def run_structlog(shipper: Shipper, tracer, flush_spans, args) -> None:
     import structlog
-    from opentelemetry import trace
 
-    def add_otel_ids(_logger, _method, event_dict):
-        ctx = trace.get_current_span().get_span_context()
-        if ctx.is_valid:
-            event_dict["trace_id"] = format(ctx.trace_id, "032x")
-            event_dict["span_id"] = format(ctx.span_id, "016x")
-        return event_dict
-
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            add_otel_ids,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        logger_factory=structlog.WriteLoggerFactory(file=shipper),
-        cache_logger_on_first_use=False,
-    )
+    configure_structlog(shipper)
     base = structlog.get_logger().bind(logger="shop.checkout", service="shop-checkout")
     rids = [f"chk-{i:03d}" for i in range(args.requests)]
     for i, rid in enumerate(rids):
@@ -145,16 +125,7 @@ def run_structlog(shipper: Shipper, tracer, flush_spans, args) -> None:
 
 
 def run_python_json_logger(shipper: Shipper, tracer, flush_spans, args) -> None:
-    from pythonjsonlogger.json import JsonFormatter
-
-    handler = HttpNdjsonHandler(shipper)
-    formatter = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    logger = logging.getLogger("shop.payments")
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
+    logger, handler = python_json_logger(shipper)
     rids = [f"pay-{i:03d}" for i in range(args.requests)]
     for i, rid in enumerate(rids):
         user = {"request_id": rid, "customer_id": f"cus_{i:04d}", "user_id": 9100 + i}

@@ -2,8 +2,9 @@
 """A Grafana Loki push-API contract server for confluo's end-to-end tests.
 
 It shares no code with the exporter: the body is snappy-BLOCK-decoded with
-python-snappy and the protobuf is read by the small wire-format reader below,
-written from the field numbers Loki publishes in pkg/push/push.proto:
+python-snappy and the protobuf is read with the wire-format reader of
+protowire.py, by the decoders below written from the field numbers Loki
+publishes in pkg/push/push.proto:
 
     PushRequest      { repeated StreamAdapter streams = 1; }
     StreamAdapter    { string labels = 1; repeated EntryAdapter entries = 2; uint64 hash = 3; }
@@ -59,6 +60,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import snappy  # python-snappy: snappy.uncompress is the raw (block) format
+from protowire import Invalid as BadRequest, fields, signed, utf8, wire_type
 
 MAX_LABELS = 15  # max_label_names_per_series; service_name not counted
 MAX_AGE_NS = 7 * 24 * 3600 * 10**9  # reject_old_samples_max_age
@@ -66,82 +68,17 @@ GRACE_NS = 10 * 60 * 10**9  # creation_grace_period
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-class BadRequest(Exception):
-    pass
-
-
 # ------------------------------------------------------------------ protobuf
-def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise BadRequest("proto: truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise BadRequest("proto: varint too long")
-
-
-def fields(buf: bytes):
-    """Yields (field_number, wire_type, value) of one message."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = read_varint(buf, pos)
-        field, wt = key >> 3, key & 7
-        if field == 0:
-            raise BadRequest("proto: field number 0")
-        if wt == 0:
-            value, pos = read_varint(buf, pos)
-        elif wt == 1:
-            if pos + 8 > len(buf):
-                raise BadRequest("proto: truncated fixed64")
-            value = int.from_bytes(buf[pos : pos + 8], "little")
-            pos += 8
-        elif wt == 2:
-            n, pos = read_varint(buf, pos)
-            if pos + n > len(buf):
-                raise BadRequest("proto: truncated length-delimited field")
-            value = buf[pos : pos + n]
-            pos += n
-        elif wt == 5:
-            if pos + 4 > len(buf):
-                raise BadRequest("proto: truncated fixed32")
-            value = int.from_bytes(buf[pos : pos + 4], "little")
-            pos += 4
-        else:
-            raise BadRequest(f"proto: unsupported wire type {wt}")
-        yield field, wt, value
-
-
-def expect(wt: int, want: int, what: str):
-    if wt != want:
-        raise BadRequest(f"proto: {what} has wire type {wt}, want {want}")
-
-
-def utf8(b: bytes, what: str) -> str:
-    try:
-        return b.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise BadRequest(f"proto: {what} is not UTF-8: {e}") from None
-
-
-def signed64(v: int) -> int:
-    return v - (1 << 64) if v >= 1 << 63 else v
 
 
 def decode_label_pair(buf: bytes) -> tuple[str, str]:
     name = value = ""
     for f, wt, v in fields(buf):
         if f == 1:
-            expect(wt, 2, "LabelPairAdapter.name")
+            wire_type(wt, 2, "LabelPairAdapter.name")
             name = utf8(v, "label name")
         elif f == 2:
-            expect(wt, 2, "LabelPairAdapter.value")
+            wire_type(wt, 2, "LabelPairAdapter.value")
             value = utf8(v, "label value")
         else:
             raise BadRequest(f"proto: unknown LabelPairAdapter field {f}")
@@ -152,11 +89,11 @@ def decode_timestamp(buf: bytes) -> int:
     seconds = nanos = 0
     for f, wt, v in fields(buf):
         if f == 1:
-            expect(wt, 0, "Timestamp.seconds")
-            seconds = signed64(v)
+            wire_type(wt, 0, "Timestamp.seconds")
+            seconds = signed(v)
         elif f == 2:
-            expect(wt, 0, "Timestamp.nanos")
-            nanos = signed64(v)
+            wire_type(wt, 0, "Timestamp.nanos")
+            nanos = signed(v)
         else:
             raise BadRequest(f"proto: unknown Timestamp field {f}")
     if not 0 <= nanos < 10**9:
@@ -168,13 +105,13 @@ def decode_entry(buf: bytes) -> dict:
     entry = {"ts": None, "line": "", "metadata": []}
     for f, wt, v in fields(buf):
         if f == 1:
-            expect(wt, 2, "EntryAdapter.timestamp")
+            wire_type(wt, 2, "EntryAdapter.timestamp")
             entry["ts"] = decode_timestamp(v)
         elif f == 2:
-            expect(wt, 2, "EntryAdapter.line")
+            wire_type(wt, 2, "EntryAdapter.line")
             entry["line"] = utf8(v, "line")
         elif f == 3:
-            expect(wt, 2, "EntryAdapter.structuredMetadata")
+            wire_type(wt, 2, "EntryAdapter.structuredMetadata")
             entry["metadata"].append(decode_label_pair(v))
         elif f == 4:
             raise BadRequest("proto: EntryAdapter.parsed (4) is query-side only; clients must not send it")
@@ -190,17 +127,17 @@ def decode_push(buf: bytes) -> list[dict]:
     for f, wt, v in fields(buf):
         if f != 1:
             raise BadRequest(f"proto: unexpected PushRequest field {f} (clients send only streams = 1)")
-        expect(wt, 2, "PushRequest.streams")
+        wire_type(wt, 2, "PushRequest.streams")
         stream = {"labels": None, "entries": []}
         for sf, swt, sv in fields(v):
             if sf == 1:
-                expect(swt, 2, "StreamAdapter.labels")
+                wire_type(swt, 2, "StreamAdapter.labels")
                 stream["labels"] = utf8(sv, "labels")
             elif sf == 2:
-                expect(swt, 2, "StreamAdapter.entries")
+                wire_type(swt, 2, "StreamAdapter.entries")
                 stream["entries"].append(decode_entry(sv))
             elif sf == 3:
-                expect(swt, 0, "StreamAdapter.hash")
+                wire_type(swt, 0, "StreamAdapter.hash")
             else:
                 raise BadRequest(f"proto: unknown StreamAdapter field {sf}")
         if stream["labels"] is None:
@@ -552,7 +489,7 @@ def make_handler(state: State):
             for f, wt, rl in fields(data):
                 if f != 1:
                     continue
-                expect(wt, 2, "resource_logs")
+                wire_type(wt, 2, "resource_logs")
                 for rf, _, rv in fields(rl):
                     if rf == 1:  # Resource{attributes = 1: KeyValue{key = 1, value = 2}}
                         for af, _, kv in fields(rv):
