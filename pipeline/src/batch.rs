@@ -207,6 +207,19 @@ impl Batch {
         Arc::make_mut(&mut self.data).signal_mut()
     }
 
+    /// Mutable access for a processor that often changes nothing (redaction
+    /// of data with nothing to redact): `f` returns whether it changed the
+    /// data, and when it did not, the protobuf pass-through form is kept, so
+    /// an OTLP exporter still sends the received bytes without encoding.
+    pub fn modify<R>(&mut self, f: impl FnOnce(&mut Signal) -> (R, bool)) -> R {
+        let encoded = self.encoded.take();
+        let (result, changed) = f(Arc::make_mut(&mut self.data).signal_mut());
+        if !changed {
+            self.encoded = encoded;
+        }
+        result
+    }
+
     /// Takes the data out, copying only if it is still shared.
     pub fn take_signal(&mut self) -> Signal {
         self.encoded = None;
@@ -409,6 +422,18 @@ mod tests {
         );
         assert_eq!(batch.item_count(), 2);
         assert_eq!(batch.signal(), &signal);
+        let (mut unchanged, signal) = validated(2);
+        let bytes = unchanged.encoded().cloned();
+        unchanged.modify(|_| ((), false));
+        assert_eq!(unchanged.encoded().cloned(), bytes, "no change keeps the bytes");
+        assert_eq!(unchanged.signal(), &signal);
+        unchanged.modify(|s| {
+            if let Signal::Traces(rs) = s {
+                rs[0].scope_spans[0].spans[0].name = "renamed".into();
+            }
+            ((), true)
+        });
+        assert!(unchanged.encoded().is_none(), "a change drops them");
         let (mut owned, signal) = validated(4);
         assert_eq!(owned.take_signal(), signal);
         assert_eq!(owned.item_count(), 0);

@@ -195,6 +195,12 @@ impl Redactor {
     }
 
     /// Applies every rule to every part of the signal that can carry data.
+    /// Whether `process` adds `redaction.*` summary attributes where it
+    /// counted something.
+    pub fn writes_summary(&self) -> bool {
+        self.summary != Summary::Silent
+    }
+
     pub fn process(&self, signal: &mut Signal) -> Stats {
         let mut stats = Stats::default();
         match signal {

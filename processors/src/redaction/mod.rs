@@ -151,7 +151,15 @@ impl Consumer for RedactionProcessor {
     async fn consume(&self, mut batch: Batch) -> Result<(), ConsumeError> {
         let items = batch.item_count() as u64;
         self.metrics.incoming.add(items);
-        let stats = self.redactor.process(batch.signal_mut());
+        // When nothing was redacted, masked or summarised, the data is as it
+        // arrived, and its protobuf form may go on to the exporter as is.
+        let stats = batch.modify(|signal| {
+            let stats = self.redactor.process(signal);
+            let changed = stats.redacted > 0
+                || stats.masked > 0
+                || (self.redactor.writes_summary() && (stats.allowed > 0 || stats.ignored > 0));
+            (stats, changed)
+        });
         self.redacted.add(stats.redacted);
         self.masked.add(stats.masked);
         self.allowed.add(stats.allowed);

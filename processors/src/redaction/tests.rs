@@ -1238,3 +1238,40 @@ fn cost_per_detector() {
         );
     }
 }
+
+/// Keeps whether each batch still carried its protobuf form.
+struct CaptureEncoded(Mutex<Vec<(bool, Signal)>>);
+
+#[async_trait::async_trait]
+impl Consumer for CaptureEncoded {
+    async fn consume(&self, b: Batch) -> Result<(), ConsumeError> {
+        let kept = b.encoded().is_some();
+        self.0.lock().unwrap().push((kept, b.signal().clone()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn unchanged_data_keeps_its_protobuf_form_and_changed_data_drops_it() {
+    let ctx = ComponentContext::for_tests(ComponentKind::Processor, "redaction/pii");
+    let node = Node::from_yaml_str("t.yaml", ALL_DETECTORS).unwrap();
+    let cap = Arc::new(CaptureEncoded(Mutex::new(Vec::new())));
+    let p = RedactionFactory
+        .create(ctx, &node, SignalKind::Traces, cap.clone())
+        .unwrap();
+    let with_bytes = |signal: &Signal| {
+        let mut bytes = Vec::new();
+        signal.encode_request(&mut bytes);
+        let items = confluo_pipeline::otlp_wire::validate(SignalKind::Traces, &bytes).unwrap();
+        Batch::from_validated(SignalKind::Traces, bytes.into(), items)
+    };
+    let clean = span_with(vec![key_value("m", string("nothing to see"))]);
+    let dirty = span_with(vec![key_value("m", string("to eve@example.com"))]);
+    p.consume(with_bytes(&clean)).await.unwrap();
+    p.consume(with_bytes(&dirty)).await.unwrap();
+    let got = cap.0.lock().unwrap();
+    assert!(got[0].0, "nothing redacted: the received bytes go on");
+    assert_eq!(got[0].1, clean);
+    assert!(!got[1].0, "redacted: the stale bytes must not be sent");
+    assert_ne!(got[1].1, dirty);
+}

@@ -486,9 +486,39 @@ pub fn group(
     resource: &[KeyValue],
     record_attrs: &[KeyValue],
 ) -> Vec<ResourceLogs> {
-    type Scopes = Vec<(Option<String>, Vec<LogRecord>)>;
+    type Scopes = Vec<(Option<String>, Vec<LogRecord>, usize)>;
     let mut groups: Vec<(Option<String>, Scopes)> = Vec::new();
-    for line in lines {
+    // First where each line goes, then the records: every scope's vector is
+    // allocated once at its size (grown by doubling, records were copied
+    // about twice more).
+    let mut place: Vec<(usize, usize)> = Vec::with_capacity(lines.len());
+    for line in &lines {
+        // Consecutive lines nearly always share service and logger: look at
+        // the last group first.
+        let gi = match groups.iter().rposition(|(s, _)| *s == line.service) {
+            Some(i) => i,
+            None => {
+                groups.push((line.service.clone(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let scopes = &mut groups[gi].1;
+        let si = match scopes.iter().rposition(|(s, _, _)| *s == line.scope) {
+            Some(i) => i,
+            None => {
+                scopes.push((line.scope.clone(), Vec::new(), 0));
+                scopes.len() - 1
+            }
+        };
+        scopes[si].2 += 1;
+        place.push((gi, si));
+    }
+    for (_, scopes) in &mut groups {
+        for (_, records, n) in scopes.iter_mut() {
+            records.reserve_exact(*n);
+        }
+    }
+    for (line, (gi, si)) in lines.into_iter().zip(place) {
         let mut record = line.record;
         if !record_attrs.is_empty() {
             for kv in record_attrs {
@@ -499,24 +529,7 @@ pub fn group(
                 );
             }
         }
-        // Consecutive lines nearly always share service and logger: look at
-        // the last group first.
-        let gi = match groups.iter().rposition(|(s, _)| *s == line.service) {
-            Some(i) => i,
-            None => {
-                groups.push((line.service, Vec::new()));
-                groups.len() - 1
-            }
-        };
-        let scopes = &mut groups[gi].1;
-        let si = match scopes.iter().rposition(|(s, _)| *s == line.scope) {
-            Some(i) => i,
-            None => {
-                scopes.push((line.scope, Vec::new()));
-                scopes.len() - 1
-            }
-        };
-        scopes[si].1.push(record);
+        groups[gi].1[si].1.push(record);
     }
     groups
         .into_iter()
@@ -532,7 +545,7 @@ pub fn group(
                 }),
                 scope_logs: scopes
                     .into_iter()
-                    .map(|(scope, log_records)| ScopeLogs {
+                    .map(|(scope, log_records, _)| ScopeLogs {
                         scope: scope.map(|name| InstrumentationScope {
                             name,
                             ..Default::default()
@@ -672,7 +685,7 @@ async fn receive(
         Some(n) => Some(st.admission.try_admit(n as usize).ok_or_else(refused)?),
         None => None,
     };
-    let raw = read_body(body, limit).await?;
+    let raw = read_body(body, limit, declared).await?;
     if permit.is_none() {
         permit = Some(st.admission.try_admit(raw.len()).ok_or_else(refused)?);
     }
@@ -784,8 +797,10 @@ async fn receive(
     Ok(json_response(status, body.to_string()))
 }
 
-/// Reads the whole body, failing as soon as it exceeds `limit`.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
+/// Reads the whole body, failing as soon as it exceeds `limit`. A
+/// declared length (already checked against `limit`) sizes the buffer
+/// once, rather than doubling it (and copying) as frames arrive.
+async fn read_body(body: Body, limit: usize, declared: Option<u64>) -> Result<Bytes, HttpError> {
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut buf: Vec<u8> = Vec::new();
@@ -802,6 +817,8 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, HttpError> {
         match first.take() {
             None if buf.is_empty() => first = Some(data),
             Some(f) => {
+                let hint = declared.map_or(0, |n| (n as usize).min(limit));
+                buf.reserve(hint.max(f.len() + data.len()));
                 buf.extend_from_slice(&f);
                 buf.extend_from_slice(&data);
             }
