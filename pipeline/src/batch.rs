@@ -425,7 +425,11 @@ mod tests {
         let (mut unchanged, signal) = validated(2);
         let bytes = unchanged.encoded().cloned();
         unchanged.modify(|_| ((), false));
-        assert_eq!(unchanged.encoded().cloned(), bytes, "no change keeps the bytes");
+        assert_eq!(
+            unchanged.encoded().cloned(),
+            bytes,
+            "no change keeps the bytes"
+        );
         assert_eq!(unchanged.signal(), &signal);
         unchanged.modify(|s| {
             if let Signal::Traces(rs) = s {

@@ -369,8 +369,12 @@ impl DatadogConfig {
         let site = self.site();
         if !KNOWN_SITES.contains(&site) {
             errors.push(
-                field_error(api_node, "site", format!("unknown Datadog site `{site}`"))
-                    .with_hint(format!("one of {}; to reach a proxy or a local Agent set the per-signal `endpoint`", KNOWN_SITES.join(", "))),
+                field_error(api_node, "site", format!("unknown Datadog site `{site}`")).with_hint(
+                    format!(
+                    "one of {}; to reach a proxy or a local Agent set the per-signal `endpoint`",
+                    KNOWN_SITES.join(", ")
+                ),
+                ),
             );
         }
         for (block, endpoint) in [

@@ -199,7 +199,13 @@ impl Endpoints {
 
 /// Why Datadog refused something for good: the label of
 /// `otelcol_exporter_datadog_rejected_items`.
-pub const REASONS: &[&str] = &["bad_request", "unauthorized", "forbidden", "too_large", "other"];
+pub const REASONS: &[&str] = &[
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "too_large",
+    "other",
+];
 
 fn reason_of(status: u16) -> &'static str {
     match status {
@@ -227,7 +233,10 @@ pub struct DatadogSender {
 }
 
 impl DatadogSender {
-    pub fn new(cfg: &DatadogConfig, ctx: &ComponentContext) -> Result<DatadogSender, ComponentError> {
+    pub fn new(
+        cfg: &DatadogConfig,
+        ctx: &ComponentContext,
+    ) -> Result<DatadogSender, ComponentError> {
         let id = ctx.id.to_string();
         let fail = |e: String| ComponentError::start(format!("{id}: {e}"));
         let client = HttpClient::new(&cfg.tls).map_err(|e| fail(e.to_string()))?;
@@ -295,7 +304,10 @@ impl DatadogSender {
     fn headers(&self, request: &DatadogRequest, encoding: BodyEncoding) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(DD_API_KEY.clone(), self.api_key.clone());
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(request.route.content_type()));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(request.route.content_type()),
+        );
         if let Some(e) = encoding.header() {
             h.insert(CONTENT_ENCODING, HeaderValue::from_static(e));
         }
@@ -359,9 +371,17 @@ impl DatadogSender {
 
 enum Attempt {
     Sent,
-    TooLarge { error: String },
-    Retry { error: String, retry_after: Option<Duration> },
-    Permanent { error: String, reason: &'static str },
+    TooLarge {
+        error: String,
+    },
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    Permanent {
+        error: String,
+        reason: &'static str,
+    },
 }
 
 #[async_trait]
@@ -400,7 +420,9 @@ impl Sender for DatadogSender {
             };
             let items = |owned: &Option<DatadogRequest>| {
                 use confluo_pipeline::exporter_helper::Request as _;
-                owned.as_ref().map_or(request.item_count(), |r| r.item_count())
+                owned
+                    .as_ref()
+                    .map_or(request.item_count(), |r| r.item_count())
             };
             match attempt {
                 Attempt::Sent => sent_any = true,
@@ -412,7 +434,12 @@ impl Sender for DatadogSender {
                             work.push((a, depth + 1));
                         }
                         Ok((a, b)) => {
-                            let n = a.part_items.iter().chain(&b.part_items).map(|&n| n as usize).sum();
+                            let n = a
+                                .part_items
+                                .iter()
+                                .chain(&b.part_items)
+                                .map(|&n| n as usize)
+                                .sum();
                             rejected += n;
                             self.count_rejected("too_large", n);
                             first_error.get_or_insert(error);
@@ -427,7 +454,10 @@ impl Sender for DatadogSender {
                         }
                     }
                 }
-                Attempt::Retry { error, retry_after: ra } => {
+                Attempt::Retry {
+                    error,
+                    retry_after: ra,
+                } => {
                     let r = owned.unwrap_or_else(|| copy_request(request));
                     match &mut retry {
                         Some(acc) => acc.absorb(r),
@@ -447,10 +477,9 @@ impl Sender for DatadogSender {
         let error = first_error.unwrap_or_default();
         match (sent_any, retry, rejected) {
             (_, None, 0) => SendOutcome::Sent,
-            (false, Some(r), 0) if r.parts.len() == request.parts.len() => SendOutcome::Retry {
-                error,
-                retry_after,
-            },
+            (false, Some(r), 0) if r.parts.len() == request.parts.len() => {
+                SendOutcome::Retry { error, retry_after }
+            }
             (false, None, _) => SendOutcome::Permanent { error },
             (_, retry, rejected) => SendOutcome::Partial {
                 retry,

@@ -152,7 +152,11 @@ impl Framing {
         self.prefix.len()
             + self.suffix.len()
             + self.separator.len() * parts.saturating_sub(1)
-            + if self.count == Count::MsgpackArray { 5 } else { 0 }
+            + if self.count == Count::MsgpackArray {
+                5
+            } else {
+                0
+            }
     }
 }
 
@@ -304,7 +308,11 @@ mod tests {
 
     #[test]
     fn json_bodies_join_parts_with_commas() {
-        let r = req(Route::SeriesV2, Framing::json_series(), &[b"{\"a\":1}", b"{\"b\":2}"]);
+        let r = req(
+            Route::SeriesV2,
+            Framing::json_series(),
+            &[b"{\"a\":1}", b"{\"b\":2}"],
+        );
         assert_eq!(r.body(), b"{\"series\":[{\"a\":1},{\"b\":2}]}");
         assert_eq!(r.byte_size(), r.body().len());
         let empty = req(Route::Logs, Framing::json_array(), &[]);
@@ -313,7 +321,11 @@ mod tests {
 
     #[test]
     fn msgpack_bodies_count_their_parts() {
-        let r = req(Route::TracesAgent, Framing::msgpack_array(), &[b"\x90", b"\x90"]);
+        let r = req(
+            Route::TracesAgent,
+            Framing::msgpack_array(),
+            &[b"\x90", b"\x90"],
+        );
         assert_eq!(r.body(), b"\x92\x90\x90");
         let mut many = DatadogRequest::new(Route::TracesAgent, Arc::new(Framing::msgpack_array()));
         for _ in 0..20 {
@@ -351,6 +363,8 @@ mod tests {
             full.push(Bytes::from_static(b"1"), 1);
         }
         assert!(!full.fits(1));
-        assert!(full.merge(req(Route::Logs, Framing::json_array(), &[b"2"])).is_err());
+        assert!(full
+            .merge(req(Route::Logs, Framing::json_array(), &[b"2"]))
+            .is_err());
     }
 }

@@ -84,10 +84,7 @@ async fn serve(script: Vec<u16>, max_parts: Option<usize>) -> (Arc<Intake>, Sock
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new()
-        .route(
-            "/{*path}",
-            axum::routing::post(handle).put(handle),
-        )
+        .route("/{*path}", axum::routing::post(handle).put(handle))
         .with_state(intake.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (intake, addr)
@@ -139,7 +136,12 @@ async fn posts_with_the_api_key_and_gzip() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/api/v2/logs");
     assert_eq!(seen[0].method, http::Method::POST);
-    let h = |n: &str| seen[0].headers.get(n).map(|v| v.to_str().unwrap().to_string());
+    let h = |n: &str| {
+        seen[0]
+            .headers
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
     assert_eq!(h("dd-api-key").as_deref(), Some("k3y"));
     assert_eq!(h("content-encoding").as_deref(), Some("gzip"));
     assert_eq!(h("content-type").as_deref(), Some("application/json"));
@@ -149,7 +151,11 @@ async fn posts_with_the_api_key_and_gzip() {
 
 #[tokio::test]
 async fn metrics_compression_is_configurable() {
-    for (name, header) in [("deflate", Some("deflate")), ("zstd1", Some("zstd1")), ("none", None)] {
+    for (name, header) in [
+        ("deflate", Some("deflate")),
+        ("zstd1", Some("zstd1")),
+        ("none", None),
+    ] {
         let (intake, addr) = serve(vec![], None).await;
         let extra = format!(", metrics: {{endpoint: 'http://{addr}', compression: {name}}}");
         let yaml = format!(
@@ -162,7 +168,10 @@ async fn metrics_compression_is_configurable() {
         let seen = intake.seen.lock().unwrap();
         assert_eq!(seen[0].path, "/api/v2/series");
         assert_eq!(
-            seen[0].headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+            seen[0]
+                .headers
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
             header
         );
         assert_eq!(seen[0].body, b"{\"series\":[{\"metric\":\"a\"}]}");
@@ -215,7 +224,11 @@ async fn throttling_and_server_errors_are_retried_with_retry_after() {
 
 #[tokio::test]
 async fn bad_request_and_auth_errors_are_permanent_and_counted() {
-    for (status, reason) in [(400u16, "bad_request"), (401, "unauthorized"), (403, "forbidden")] {
+    for (status, reason) in [
+        (400u16, "bad_request"),
+        (401, "unauthorized"),
+        (403, "forbidden"),
+    ] {
         let (_intake, addr) = serve(vec![status], None).await;
         let (s, ctx) = sender(&config(addr, ""));
         let out = s.send(&logs_request(3)).await;
@@ -264,7 +277,10 @@ fn config_errors_name_the_key() {
     };
     assert!(check("{api: {key: k}}").is_empty());
     let e = check("{api: {key: k, site: datadog.com}}");
-    assert!(e[0].contains("site") && e[0].contains("datadog.com"), "{e:?}");
+    assert!(
+        e[0].contains("site") && e[0].contains("datadog.com"),
+        "{e:?}"
+    );
     let e = check("{api: {key: ''}}");
     assert!(e[0].contains("api.key"), "{e:?}");
     let e = check("{api: {key: k}, metrics: {endpoint: 'ftp://x'}}");
@@ -284,8 +300,7 @@ fn hosts_are_derived_from_the_site() {
     assert_eq!(cfg.metrics_base(), "https://api.datadoghq.eu");
     assert_eq!(cfg.logs_base(), "https://http-intake.logs.datadoghq.eu");
     assert_eq!(cfg.traces_base(), "https://trace.agent.datadoghq.eu");
-    let node =
-        Node::from_yaml_str("t.yaml", "{api: {key: k}, traces: {protocol: agent}}").unwrap();
+    let node = Node::from_yaml_str("t.yaml", "{api: {key: k}, traces: {protocol: agent}}").unwrap();
     let cfg: DatadogConfig = load_with(&node, validate).unwrap();
     assert_eq!(cfg.traces_base(), "http://localhost:8126");
 }

@@ -120,7 +120,10 @@ enum Held {
     /// one (concatenated export requests are a valid export request). Such
     /// data is never decoded here: an OTLP exporter sends these bytes as
     /// they are, so a forwarding pipeline never builds the tree.
-    Encoded { bytes: Vec<u8>, items: usize },
+    Encoded {
+        bytes: Vec<u8>,
+        items: usize,
+    },
     Decoded(Signal),
 }
 

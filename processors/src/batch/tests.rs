@@ -232,10 +232,17 @@ async fn merges_undecoded_requests_without_decoding_them() {
     let got = sink.got.lock().unwrap();
     assert_eq!(got.len(), 1);
     let (decoded, items, batch) = &got[0];
-    assert!(!decoded, "a forwarding batch processor must not build the tree");
+    assert!(
+        !decoded,
+        "a forwarding batch processor must not build the tree"
+    );
     assert_eq!(*items, 5);
     assert!(batch.encoded().is_some());
-    assert_eq!(batch.signal(), &expected, "the merged bytes decode to both parts");
+    assert_eq!(
+        batch.signal(),
+        &expected,
+        "the merged bytes decode to both parts"
+    );
 }
 
 #[tokio::test]

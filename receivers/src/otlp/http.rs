@@ -13,13 +13,13 @@
 use super::{
     Backpressure, Core, CorsConfig, HttpConfig, Incoming, Logs, Metrics, OtlpSignal, Traces,
 };
-use confluo_pipeline::otlp_wire;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use confluo_config::SignalKind;
 use confluo_pipeline::compression::{self, DecompressError};
 use confluo_pipeline::otlp_json::JsonError;
+use confluo_pipeline::otlp_wire;
 use confluo_pipeline::{ClientInfo, ConsumeError, SignalConsumers};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
@@ -286,10 +286,7 @@ async fn receive<S: OtlpSignal>(
         metadata: st.core.metadata_from(&parts.headers),
         ..ClientInfo::default()
     };
-    let result = st
-        .core
-        .deliver(incoming, client, None, wire_bytes)
-        .await;
+    let result = st.core.deliver(incoming, client, None, wire_bytes).await;
     // The budget covers the data until the pipeline has answered.
     drop(permit);
     result.map_err(HttpError::Refused)
