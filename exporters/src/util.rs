@@ -82,6 +82,25 @@ pub(crate) fn cap_text(s: &str, max: usize) -> String {
     format!("{}… ({} bytes)", &s[..end], s.len())
 }
 
+/// The error text of a refused HTTP request: `HTTP 503` or `HTTP 503: detail`.
+pub(crate) fn http_error(status: impl std::fmt::Display, detail: &str) -> String {
+    if detail.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {detail}")
+    }
+}
+
+/// A response's `Retry-After` (seconds or an HTTP date), when it has a valid one.
+pub(crate) fn retry_after(
+    resp: &confluo_pipeline::http_client::HttpResponse,
+) -> Option<std::time::Duration> {
+    resp.headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(confluo_pipeline::exporter_helper::parse_retry_after)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -448,41 +448,13 @@ impl MetricsEncoder {
             count.zip(sum)
         };
         if self.histogram_aggregations {
-            if let Some((count, sum)) = exact {
-                self.series(
-                    out,
-                    &with_suffix(name, "count"),
-                    Kind::Count,
-                    ts,
-                    count,
-                    ctx.host,
-                    &tags,
-                );
-                self.series(
-                    out,
-                    &with_suffix(name, "sum"),
-                    Kind::Count,
-                    ts,
-                    sum,
-                    ctx.host,
-                    &tags,
-                );
-                if is_delta {
-                    for (suffix, v) in [("min", dp.min), ("max", dp.max)] {
-                        if let Some(v) = v.filter(|v| v.is_finite()) {
-                            self.series(
-                                out,
-                                &with_suffix(name, suffix),
-                                Kind::Gauge,
-                                ts,
-                                v,
-                                ctx.host,
-                                &tags,
-                            );
-                        }
-                    }
-                }
-            }
+            // min and max are of this interval only for delta points.
+            let min_max = if exact.is_some() && is_delta {
+                [dp.min, dp.max]
+            } else {
+                [None, None]
+            };
+            self.aggregation_series(out, ctx, name, ts, exact, min_max, &tags);
         }
         match self.histogram_mode {
             HistogramMode::Nobuckets => {}
@@ -551,39 +523,7 @@ impl MetricsEncoder {
         let sum = dp.sum.unwrap_or(0.0);
         let exact = sum.is_finite().then_some((dp.count as f64, sum));
         if self.histogram_aggregations {
-            if let Some((count, sum)) = exact {
-                self.series(
-                    out,
-                    &with_suffix(name, "count"),
-                    Kind::Count,
-                    ts,
-                    count,
-                    ctx.host,
-                    &tags,
-                );
-                self.series(
-                    out,
-                    &with_suffix(name, "sum"),
-                    Kind::Count,
-                    ts,
-                    sum,
-                    ctx.host,
-                    &tags,
-                );
-            }
-            for (suffix, v) in [("min", dp.min), ("max", dp.max)] {
-                if let Some(v) = v.filter(|v| v.is_finite()) {
-                    self.series(
-                        out,
-                        &with_suffix(name, suffix),
-                        Kind::Gauge,
-                        ts,
-                        v,
-                        ctx.host,
-                        &tags,
-                    );
-                }
-            }
+            self.aggregation_series(out, ctx, name, ts, exact, [dp.min, dp.max], &tags);
         }
         if self.histogram_mode != HistogramMode::Distributions {
             return;
@@ -646,6 +586,47 @@ impl MetricsEncoder {
                 let mut qtags = tags.clone();
                 qtags.push(tag("quantile", &format_float(q.quantile)));
                 self.series(out, &q_name, Kind::Gauge, ts, q.value, ctx.host, &qtags);
+            }
+        }
+    }
+
+    /// A histogram's `send_aggregation_metrics`: `.count` and `.sum` as
+    /// counts (when known), `.min` and `.max` as gauges (when given and finite).
+    #[allow(clippy::too_many_arguments)]
+    fn aggregation_series(
+        &self,
+        out: &mut Output,
+        ctx: &Ctx,
+        name: &str,
+        ts: u64,
+        count_sum: Option<(f64, f64)>,
+        min_max: [Option<f64>; 2],
+        tags: &[String],
+    ) {
+        if let Some((count, sum)) = count_sum {
+            for (suffix, v) in [("count", count), ("sum", sum)] {
+                self.series(
+                    out,
+                    &with_suffix(name, suffix),
+                    Kind::Count,
+                    ts,
+                    v,
+                    ctx.host,
+                    tags,
+                );
+            }
+        }
+        for (suffix, v) in [("min", min_max[0]), ("max", min_max[1])] {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                self.series(
+                    out,
+                    &with_suffix(name, suffix),
+                    Kind::Gauge,
+                    ts,
+                    v,
+                    ctx.host,
+                    tags,
+                );
             }
         }
     }

@@ -23,21 +23,19 @@ mod tests;
 pub use config::DatadogConfig;
 pub use payload::{DatadogRequest, Framing, Route};
 
-use crate::util::{cap_text, check_with, load_with, USER_AGENT};
+use crate::util::{cap_text, check_with, http_error, load_with, retry_after, USER_AGENT};
 use async_trait::async_trait;
 use bytes::Bytes;
 use config::MetricsCompression;
 use confluo_config::{ConfigError, Node};
-use confluo_pipeline::exporter_helper::{
-    parse_retry_after, HelperSettings, QueuedExporter, SendOutcome, Sender,
-};
+use confluo_pipeline::exporter_helper::{HelperSettings, QueuedExporter, SendOutcome, Sender};
 use confluo_pipeline::http_client::HttpClient;
 use confluo_pipeline::telemetry::Counter;
 use confluo_pipeline::{
     Batch, ComponentContext, ComponentError, Exporter, ExporterFactory, Signal, SignalSet,
     Stability,
 };
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as UA};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT as UA};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use std::io::Write;
 use std::sync::Arc;
@@ -346,20 +344,12 @@ impl DatadogSender {
         }
         let text = String::from_utf8_lossy(&resp.body);
         let detail = cap_text(text.trim(), 1024);
-        let error = if detail.is_empty() {
-            format!("{}: HTTP {status}", request.route.path())
-        } else {
-            format!("{}: HTTP {status}: {detail}", request.route.path())
-        };
+        let error = format!("{}: {}", request.route.path(), http_error(status, &detail));
         match status {
             413 => Attempt::TooLarge { error },
             408 | 429 | 500..=599 => Attempt::Retry {
                 error,
-                retry_after: resp
-                    .headers
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after),
+                retry_after: retry_after(&resp),
             },
             _ => Attempt::Permanent {
                 error,

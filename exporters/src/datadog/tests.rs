@@ -70,7 +70,7 @@ async fn handle(
         .into_response();
     if status == 429 {
         resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("7"));
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("7"));
     }
     resp
 }

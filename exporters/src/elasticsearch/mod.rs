@@ -23,14 +23,12 @@ pub mod encode;
 
 pub use config::EsConfig;
 
-use crate::util::{cap_text, check_with, load_with, USER_AGENT};
+use crate::util::{cap_text, check_with, http_error, load_with, retry_after, USER_AGENT};
 use async_trait::async_trait;
 use bytes::Bytes;
 use config::Compression;
 use confluo_config::{ConfigError, Node};
-use confluo_pipeline::exporter_helper::{
-    parse_retry_after, QueuedExporter, Request, SendOutcome, Sender,
-};
+use confluo_pipeline::exporter_helper::{QueuedExporter, Request, SendOutcome, Sender};
 use confluo_pipeline::http_client::{HttpClient, HttpResponse};
 use confluo_pipeline::otlp_json::base64_encode as base64;
 use confluo_pipeline::telemetry::{Counter, Telemetry};
@@ -39,9 +37,7 @@ use confluo_pipeline::{
     Stability,
 };
 use encode::Encoder;
-use http::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as UA,
-};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT as UA};
 use http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -671,18 +667,9 @@ impl Sender for EsSender {
             return self.read_items(request, &resp, may_retry);
         }
         let detail = error_detail(&resp);
-        let error = if detail.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            format!("HTTP {status}: {detail}")
-        };
+        let error = http_error(status, &detail);
         if status == 429 || status >= 500 || self.retry_on_status.contains(&status) {
-            let retry_after = resp
-                .headers
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            return self.whole_request_failure(error, retry_after, may_retry);
+            return self.whole_request_failure(error, retry_after(&resp), may_retry);
         }
         if status == 413 {
             return SendOutcome::Permanent {

@@ -23,13 +23,13 @@ pub mod proto;
 
 pub use config::LokiConfig;
 
-use crate::util::{cap_text, check_with, load_with, USER_AGENT};
+use crate::util::{cap_text, check_with, http_error, load_with, retry_after, USER_AGENT};
 use async_trait::async_trait;
 use bytes::Bytes;
 use config::{Compression, Protocol};
 use confluo_config::{ConfigError, Node};
 use confluo_pipeline::exporter_helper::{
-    parse_retry_after, HelperSettings, QueuedExporter, Request, SendOutcome, Sender,
+    HelperSettings, QueuedExporter, Request, SendOutcome, Sender,
 };
 use confluo_pipeline::http_client::HttpClient;
 use confluo_pipeline::otlp_json::base64_encode as base64;
@@ -39,7 +39,7 @@ use confluo_pipeline::{
     Stability,
 };
 use encode::{Encoder, Push, JSON_PREFIX, JSON_SUFFIX};
-use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as UA};
+use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT as UA};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -489,11 +489,7 @@ impl Sender for LokiSender {
         }
         let text = String::from_utf8_lossy(&resp.body);
         let detail = cap_text(text.trim(), 1024);
-        let error = if detail.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            format!("HTTP {status}: {detail}")
-        };
+        let error = http_error(status, &detail);
         match status {
             400 => {
                 // Final and partial: the valid entries are stored.
@@ -509,11 +505,7 @@ impl Sender for LokiSender {
             }
             429 | 500..=599 => SendOutcome::Retry {
                 error,
-                retry_after: resp
-                    .headers
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after),
+                retry_after: retry_after(&resp),
             },
             413 => SendOutcome::Permanent {
                 error: format!(

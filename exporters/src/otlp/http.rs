@@ -3,12 +3,12 @@
 
 use super::config::{header_map, Compression, Encoding, HttpConfig};
 use super::{partial_outcome, protobuf_request, OtlpRequest, PartialSuccess};
-use crate::util::{cap_text, check_with, encode_json, load_with, USER_AGENT};
+use crate::util::{
+    cap_text, check_with, encode_json, http_error, load_with, retry_after, USER_AGENT,
+};
 use async_trait::async_trait;
 use confluo_config::{ConfigError, Node};
-use confluo_pipeline::exporter_helper::{
-    parse_retry_after, HelperSettings, QueuedExporter, SendOutcome, Sender,
-};
+use confluo_pipeline::exporter_helper::{HelperSettings, QueuedExporter, SendOutcome, Sender};
 use confluo_pipeline::http_client::{is_retryable_status, HttpClient, HttpResponse};
 use confluo_pipeline::otlp_json;
 use confluo_pipeline::proto::logs_service::ExportLogsServiceResponse;
@@ -18,7 +18,7 @@ use confluo_pipeline::{
     Batch, ComponentContext, ComponentError, Exporter, ExporterFactory, SignalKind, SignalSet,
     Stability,
 };
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as UA};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT as UA};
 use http::{HeaderMap, HeaderValue, Uri};
 use prost::Message;
 use std::sync::Arc;
@@ -247,18 +247,12 @@ impl Sender for HttpSender {
             return self.success(kind, &resp);
         }
         let detail = error_detail(&resp);
-        let error = if detail.is_empty() {
-            format!("HTTP {}", resp.status)
-        } else {
-            format!("HTTP {}: {detail}", resp.status)
-        };
+        let error = http_error(resp.status, &detail);
         if is_retryable_status(resp.status) {
-            let retry_after = resp
-                .headers
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            SendOutcome::Retry { error, retry_after }
+            SendOutcome::Retry {
+                error,
+                retry_after: retry_after(&resp),
+            }
         } else {
             SendOutcome::Permanent { error }
         }
