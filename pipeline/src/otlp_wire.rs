@@ -401,7 +401,7 @@ impl Reader<'_> {
                         return Err(self.err("recursion limit reached"));
                     }
                     let child_end = self.delimited(end)?;
-                    let n = self.child(child, child_end, budget - 1)?;
+                    let n = self.message_body(child, child_end, budget - 1)?;
                     match field.count {
                         Count::Sum => items += n,
                         Count::One => items += 1,
@@ -473,22 +473,6 @@ impl Reader<'_> {
         Ok(items + oneof_items)
     }
 
-    /// A nested message. Attributes are most of the fields of every
-    /// signal, so `KeyValue` and `AnyValue` get code of their own: the
-    /// table walk's indirect dispatch mispredicts on their short messages.
-    #[inline]
-    fn child(&mut self, desc: &'static Desc, end: usize, budget: u32) -> Result<u64, WireError> {
-        if std::ptr::eq(desc, &KEY_VALUE) {
-            self.key_value(end, budget)?;
-            Ok(0)
-        } else if std::ptr::eq(desc, &ANY_VALUE) {
-            self.any_value(end, budget)?;
-            Ok(0)
-        } else {
-            self.message_body(desc, end, budget)
-        }
-    }
-
     /// A string field's value: length-delimited, UTF-8.
     #[inline]
     fn string(&mut self, end: usize) -> Result<(), WireError> {
@@ -499,61 +483,6 @@ impl Reader<'_> {
             return Err(self.err("invalid string value: data is not UTF-8 encoded"));
         }
         self.pos = s_end;
-        Ok(())
-    }
-
-    /// `KeyValue{1: string key, 2: AnyValue value, 3: int32 key_strindex}`,
-    /// exactly as the table walk would do it.
-    fn key_value(&mut self, end: usize, budget: u32) -> Result<(), WireError> {
-        while self.pos < end {
-            let (tag, wt) = self.key(end)?;
-            match (tag, wt) {
-                (1, WT_LEN) => self.string(end)?,
-                (2, WT_LEN) => {
-                    if budget == 0 {
-                        return Err(self.err("recursion limit reached"));
-                    }
-                    let v_end = self.delimited(end)?;
-                    self.any_value(v_end, budget - 1)?;
-                }
-                (3, WT_VARINT) => {
-                    self.varint(end)?;
-                }
-                (1..=3, _) => return Err(self.err("invalid wire type")),
-                _ => self.skip(tag, wt, end, budget)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// `AnyValue`'s oneof: 1 string, 2 bool, 3 int64, 4 double, 5 array,
-    /// 6 kvlist, 7 bytes, 8 string_value_strindex.
-    fn any_value(&mut self, end: usize, budget: u32) -> Result<(), WireError> {
-        while self.pos < end {
-            let (tag, wt) = self.key(end)?;
-            match (tag, wt) {
-                (1, WT_LEN) => self.string(end)?,
-                (2 | 3 | 8, WT_VARINT) => {
-                    self.varint(end)?;
-                }
-                (4, WT_FIXED64) => self.advance(8, end)?,
-                (7, WT_LEN) => self.pos = self.delimited(end)?,
-                (5 | 6, WT_LEN) => {
-                    if budget == 0 {
-                        return Err(self.err("recursion limit reached"));
-                    }
-                    let v_end = self.delimited(end)?;
-                    let desc = if tag == 5 {
-                        &ARRAY_VALUE
-                    } else {
-                        &KEY_VALUE_LIST
-                    };
-                    self.message_body(desc, v_end, budget - 1)?;
-                }
-                (1..=8, _) => return Err(self.err("invalid wire type")),
-                _ => self.skip(tag, wt, end, budget)?,
-            }
-        }
         Ok(())
     }
 
