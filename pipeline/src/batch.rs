@@ -220,6 +220,34 @@ impl Batch {
         result
     }
 
+    /// The validated protobuf request, while nothing has decoded it: a
+    /// processor may rewrite these bytes instead of decoding the tree.
+    pub fn undecoded(&self) -> Option<&bytes::Bytes> {
+        match self.data.signal.get() {
+            Some(_) => None,
+            None => self.data.source.as_ref(),
+        }
+    }
+
+    /// Replaces the undecoded request by `rewritten`: the same kind of
+    /// request with the same items (a rewrite of strings and attributes),
+    /// which the caller built from [`Batch::undecoded`] bytes so that it is
+    /// valid. Other fan-out branches keep the original.
+    pub fn replace_undecoded(&mut self, rewritten: bytes::Bytes) {
+        debug_assert_eq!(
+            crate::otlp_wire::validate(self.data.kind, &rewritten),
+            Ok(self.data.item_count()),
+            "a rewrite must stay a valid request with the same items"
+        );
+        self.data = Arc::new(Data {
+            kind: self.data.kind,
+            source_items: self.data.item_count(),
+            source: Some(rewritten.clone()),
+            signal: OnceLock::new(),
+        });
+        self.encoded = Some(rewritten);
+    }
+
     /// Takes the data out, copying only if it is still shared.
     pub fn take_signal(&mut self) -> Signal {
         self.encoded = None;

@@ -52,16 +52,37 @@ pub struct DbSanitizers {
     span_names: bool,
 }
 
-/// The attribute map's database system: `db.system.name`, else the older
-/// `db.system`, lowercased.
-pub fn db_system(attrs: &[KeyValue]) -> Option<String> {
-    let get = |key: &str| {
-        attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+/// Read access to an attribute map, decoded or still protobuf.
+pub trait AttrMap {
+    /// The value of the first attribute named `key`, when it is a string.
+    fn first_str(&self, key: &str) -> Option<&str>;
+    /// Whether any attribute's key is in `keys`.
+    fn has_key_in(&self, keys: &HashSet<String>) -> bool;
+}
+
+impl AttrMap for [KeyValue] {
+    fn first_str(&self, key: &str) -> Option<&str> {
+        self.iter().find(|kv| kv.key == key).and_then(|kv| {
             match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(Value::StringValue(s)) if !s.is_empty() => Some(s.to_lowercase()),
+                Some(Value::StringValue(s)) => Some(s.as_str()),
                 _ => None,
             }
         })
+    }
+
+    fn has_key_in(&self, keys: &HashSet<String>) -> bool {
+        self.iter().any(|kv| keys.contains(&kv.key))
+    }
+}
+
+/// The attribute map's database system: `db.system.name`, else the older
+/// `db.system`, lowercased.
+pub fn db_system<A: AttrMap + ?Sized>(attrs: &A) -> Option<String> {
+    let get = |key: &str| {
+        attrs
+            .first_str(key)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase)
     };
     get("db.system.name").or_else(|| get("db.system"))
 }
@@ -153,7 +174,7 @@ impl DbSanitizers {
     /// The block that rewrites a span's name: the owner of the span's
     /// system (for client, server and internal spans, as the Collector),
     /// else `sql` when the span carries one of its attributes.
-    pub fn span_name_block(&self, kind: i32, attrs: &[KeyValue]) -> Option<Block> {
+    pub fn span_name_block<A: AttrMap + ?Sized>(&self, kind: i32, attrs: &A) -> Option<Block> {
         if !self.span_names {
             return None;
         }
@@ -163,10 +184,7 @@ impl DbSanitizers {
             }
         }
         let (_, keys) = self.blocks.iter().find(|(b, _)| *b == Block::Sql)?;
-        attrs
-            .iter()
-            .any(|kv| keys.contains(&kv.key))
-            .then_some(Block::Sql)
+        attrs.has_key_in(keys).then_some(Block::Sql)
     }
 }
 
@@ -730,10 +748,10 @@ mod tests {
         .deserialize()
         .unwrap();
         let d = DbSanitizers::new(&cfg);
-        let sys = |s: &str| db_system(&[key_value("db.system.name", string(s))]);
+        let sys = |s: &str| db_system(&[key_value("db.system.name", string(s))][..]);
         assert_eq!(sys("Redis").as_deref(), Some("redis"));
         assert_eq!(
-            db_system(&[key_value("db.system", string("mongodb"))]).as_deref(),
+            db_system(&[key_value("db.system", string("mongodb"))][..]).as_deref(),
             Some("mongodb")
         );
         // Redis owns `redis`: SQL does not also run.

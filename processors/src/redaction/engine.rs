@@ -7,9 +7,10 @@ use super::sanitize::{self, UrlPart};
 use confluo_pipeline::proto::common::{any_value::Value, AnyValue, KeyValue};
 use confluo_pipeline::Signal;
 use md5::Digest as _;
-use regex_automata::meta::Regex;
+use regex_automata::meta::{Cache, Regex};
 use regex_automata::Input;
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 pub const MASK: &str = "****";
 
@@ -62,6 +63,59 @@ pub struct Redactor {
     url_attributes: HashSet<String>,
     url_span_names: bool,
     db: DbSanitizers,
+    /// Search caches of the regexes, reused across calls: a meta regex's
+    /// own pool is a mutex per search on every thread but its first, and a
+    /// fresh cache would rebuild the lazy DFA's states every batch.
+    cache_pool: Mutex<Vec<Caches>>,
+}
+
+/// The lazy-DFA caches of one walk: taken from the pool once per batch, then
+/// every search of the walk uses them without synchronisation.
+pub struct Caches {
+    values: Option<Cache>,
+    ignored: Option<Cache>,
+    blocked_keys: Option<Cache>,
+    allowed: Option<Cache>,
+}
+
+/// A [`Caches`] on loan from its redactor's pool, returned on drop.
+pub struct CacheLoan<'r> {
+    caches: Option<Caches>,
+    pool: &'r Mutex<Vec<Caches>>,
+}
+
+impl std::ops::Deref for CacheLoan<'_> {
+    type Target = Caches;
+    fn deref(&self) -> &Caches {
+        self.caches.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for CacheLoan<'_> {
+    fn deref_mut(&mut self) -> &mut Caches {
+        self.caches.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for CacheLoan<'_> {
+    fn drop(&mut self) {
+        if let (Some(c), Ok(mut pool)) = (self.caches.take(), self.pool.lock()) {
+            pool.push(c);
+        }
+    }
+}
+
+/// What the rules say about an attribute, from its key alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyRule {
+    /// Left untouched and counted as ignored.
+    Ignored,
+    /// Removed: not in `allowed_keys`.
+    Redacted,
+    /// The whole value is masked.
+    Masked,
+    /// The value is sanitized and scanned.
+    Scan,
 }
 
 fn compile_each(option: &str, patterns: &[String]) -> Result<Option<Regex>, BuildError> {
@@ -191,7 +245,91 @@ impl Redactor {
             },
             url_span_names: cfg.url_sanitizer.enabled && cfg.url_sanitizer.sanitize_span_name,
             db: DbSanitizers::new(&cfg.db_sanitizer),
+            cache_pool: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Search caches for one walk, from the pool when one is free.
+    pub fn caches(&self) -> CacheLoan<'_> {
+        let pooled = self.cache_pool.lock().ok().and_then(|mut p| p.pop());
+        let caches = pooled.unwrap_or_else(|| Caches {
+            values: self.values.as_ref().map(Regex::create_cache),
+            ignored: self.ignored_key_patterns.as_ref().map(Regex::create_cache),
+            blocked_keys: self.blocked_key_patterns.as_ref().map(Regex::create_cache),
+            allowed: self.allowed_values.as_ref().map(Regex::create_cache),
+        });
+        CacheLoan {
+            caches: Some(caches),
+            pool: &self.cache_pool,
+        }
+    }
+
+    pub(super) fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    pub(super) fn db(&self) -> &DbSanitizers {
+        &self.db
+    }
+
+    /// Whether scalar values (ints, doubles, bools, bytes) are scanned too.
+    pub(super) fn redact_all_types(&self) -> bool {
+        self.redact_all_types
+    }
+
+    /// Whether a whole-value mask depends on the value (it is hashed).
+    pub(super) fn hashes(&self) -> bool {
+        self.hasher.is_some()
+    }
+
+    /// The Collector's order: ignored keys first, then the allow-list, then
+    /// blocked keys.
+    pub(super) fn key_rule(&self, key: &str, c: &mut Caches) -> KeyRule {
+        if self.is_ignored(key, c) {
+            KeyRule::Ignored
+        } else if !self.allow_all_keys && !self.allowed_keys.contains(key) {
+            KeyRule::Redacted
+        } else if self.is_blocked_key(key, c) {
+            KeyRule::Masked
+        } else {
+            KeyRule::Scan
+        }
+    }
+
+    /// A string attribute value under [`KeyRule::Scan`]: the URL and
+    /// database sanitizers for the keys they list, then the value patterns.
+    /// None when unchanged.
+    pub(super) fn scan_attr_str(
+        &self,
+        key: &str,
+        value: &str,
+        system: Option<&str>,
+        log_record: bool,
+        allowed: &mut bool,
+        c: &mut Caches,
+    ) -> Option<String> {
+        let mut out: Option<String> = None;
+        if !self.url_attributes.is_empty() && self.url_attributes.contains(key) {
+            out = sanitize::sanitize_url(value, UrlPart::for_key(key));
+        }
+        if !self.db.is_empty() && self.db.lists(key) {
+            let cur = out.as_deref().unwrap_or(value);
+            if let Some(new) = self.db.sanitize(key, cur, system, log_record) {
+                out = Some(new);
+            }
+        }
+        let cur = out.as_deref().unwrap_or(value);
+        match self.scan_str_with(cur, allowed, c) {
+            Some(new) => Some(new),
+            None => out,
+        }
+    }
+
+    /// The text of a whole-masked value: `****` or the hash of `text`.
+    pub(super) fn whole_mask(&self, text: &str) -> String {
+        let mut out = String::new();
+        self.write_replacement(text, &mut out);
+        out
     }
 
     /// Applies every rule to every part of the signal that can carry data.
@@ -201,44 +339,46 @@ impl Redactor {
         self.summary != Summary::Silent
     }
 
+    /// Whether a walk with these totals changed the data: something was
+    /// redacted or masked, or a summary was written.
+    pub fn changed(&self, stats: &Stats) -> bool {
+        stats.redacted > 0
+            || stats.masked > 0
+            || (self.writes_summary() && (stats.allowed > 0 || stats.ignored > 0))
+    }
+
     pub fn process(&self, signal: &mut Signal) -> Stats {
+        let mut caches = self.caches();
+        let c: &mut Caches = &mut caches;
         let mut stats = Stats::default();
         match signal {
             Signal::Traces(rs) => {
                 for r in rs {
                     if let Some(res) = &mut r.resource {
-                        self.process_attrs(&mut res.attributes, None, false, &mut stats);
+                        self.process_attrs(&mut res.attributes, None, false, &mut stats, c);
                     }
                     for ss in &mut r.scope_spans {
                         if let Some(scope) = &mut ss.scope {
-                            self.process_attrs(&mut scope.attributes, None, false, &mut stats);
+                            self.process_attrs(&mut scope.attributes, None, false, &mut stats, c);
                         }
                         for span in &mut ss.spans {
                             // Decided before the attributes are rewritten.
-                            let db_name = self.db.span_name_block(span.kind, &span.attributes);
-                            self.process_attrs(&mut span.attributes, None, false, &mut stats);
-                            if self.url_span_names {
-                                if let Some(n) = sanitize::sanitize_span_name_urls(&span.name) {
-                                    span.name = n;
-                                    stats.masked += 1;
-                                }
+                            let db_name = self
+                                .db
+                                .span_name_block(span.kind, span.attributes.as_slice());
+                            self.process_attrs(&mut span.attributes, None, false, &mut stats, c);
+                            if let Some(n) = self.span_name(&span.name, db_name, &mut stats, c) {
+                                span.name = n;
                             }
-                            if let Some(block) = db_name {
-                                if let Some(n) = block.apply(&span.name) {
-                                    span.name = n;
-                                    stats.masked += 1;
-                                }
-                            }
-                            self.scan_field(&mut span.name, &mut stats);
                             if let Some(status) = &mut span.status {
-                                self.scan_field(&mut status.message, &mut stats);
+                                self.scan_field(&mut status.message, &mut stats, c);
                             }
                             for e in &mut span.events {
-                                self.scan_field(&mut e.name, &mut stats);
-                                self.process_attrs(&mut e.attributes, None, false, &mut stats);
+                                self.scan_field(&mut e.name, &mut stats, c);
+                                self.process_attrs(&mut e.attributes, None, false, &mut stats, c);
                             }
                             for l in &mut span.links {
-                                self.process_attrs(&mut l.attributes, None, false, &mut stats);
+                                self.process_attrs(&mut l.attributes, None, false, &mut stats, c);
                             }
                         }
                     }
@@ -247,19 +387,20 @@ impl Redactor {
             Signal::Logs(rl) => {
                 for r in rl {
                     if let Some(res) = &mut r.resource {
-                        self.process_attrs(&mut res.attributes, None, false, &mut stats);
+                        self.process_attrs(&mut res.attributes, None, false, &mut stats, c);
                     }
                     for sl in &mut r.scope_logs {
                         if let Some(scope) = &mut sl.scope {
-                            self.process_attrs(&mut scope.attributes, None, false, &mut stats);
+                            self.process_attrs(&mut scope.attributes, None, false, &mut stats, c);
                         }
                         for rec in &mut sl.log_records {
-                            self.scan_field(&mut rec.event_name, &mut stats);
+                            self.scan_field(&mut rec.event_name, &mut stats, c);
                             self.process_attrs(
                                 &mut rec.attributes,
                                 rec.body.as_mut(),
                                 true,
                                 &mut stats,
+                                c,
                             );
                         }
                     }
@@ -269,11 +410,11 @@ impl Redactor {
                 use confluo_pipeline::proto::metrics::metric::Data;
                 for r in rm {
                     if let Some(res) = &mut r.resource {
-                        self.process_attrs(&mut res.attributes, None, false, &mut stats);
+                        self.process_attrs(&mut res.attributes, None, false, &mut stats, c);
                     }
                     for sm in &mut r.scope_metrics {
                         if let Some(scope) = &mut sm.scope {
-                            self.process_attrs(&mut scope.attributes, None, false, &mut stats);
+                            self.process_attrs(&mut scope.attributes, None, false, &mut stats, c);
                         }
                         for m in &mut sm.metrics {
                             macro_rules! points {
@@ -284,6 +425,7 @@ impl Redactor {
                                             None,
                                             false,
                                             &mut stats,
+                                            c,
                                         );
                                         for e in &mut p.exemplars {
                                             self.process_attrs(
@@ -291,6 +433,7 @@ impl Redactor {
                                                 None,
                                                 false,
                                                 &mut stats,
+                                                c,
                                             );
                                         }
                                     }
@@ -308,6 +451,7 @@ impl Redactor {
                                             None,
                                             false,
                                             &mut stats,
+                                            c,
                                         );
                                     }
                                 }
@@ -321,116 +465,135 @@ impl Redactor {
         stats
     }
 
+    /// A span's name: the URLs in it (with `url_sanitizer.sanitize_span_name`),
+    /// the database block chosen from the span's attributes, then the value
+    /// rules; each step that changes it counts one masked value. None when
+    /// unchanged.
+    pub(super) fn span_name(
+        &self,
+        name: &str,
+        db_block: Option<db::Block>,
+        stats: &mut Stats,
+        c: &mut Caches,
+    ) -> Option<String> {
+        let mut out: Option<String> = None;
+        if self.url_span_names {
+            if let Some(n) = sanitize::sanitize_span_name_urls(name) {
+                out = Some(n);
+                stats.masked += 1;
+            }
+        }
+        if let Some(block) = db_block {
+            if let Some(n) = block.apply(out.as_deref().unwrap_or(name)) {
+                out = Some(n);
+                stats.masked += 1;
+            }
+        }
+        let mut allowed = false;
+        if let Some(n) = self.scan_str_with(out.as_deref().unwrap_or(name), &mut allowed, c) {
+            out = Some(n);
+            stats.masked += 1;
+        }
+        out
+    }
+
     /// A plain text field (span name, status message, event name): only
     /// the value rules apply.
-    fn scan_field(&self, s: &mut String, stats: &mut Stats) {
+    pub(super) fn scan_field(&self, s: &mut String, stats: &mut Stats, c: &mut Caches) {
         let mut allowed = false;
-        if let Some(new) = self.scan_str(s, &mut allowed) {
+        if let Some(new) = self.scan_str_with(s, &mut allowed, c) {
             *s = new;
             stats.masked += 1;
         }
     }
 
-    fn is_ignored(&self, key: &str) -> bool {
+    fn is_ignored(&self, key: &str, c: &mut Caches) -> bool {
         // The emptiness check spares hashing the key in the common case.
         (!self.ignored_keys.is_empty() && self.ignored_keys.contains(key))
-            || self
-                .ignored_key_patterns
-                .as_ref()
-                .is_some_and(|re| re.is_match(key))
+            || matches(self.ignored_key_patterns.as_ref(), &mut c.ignored, key)
     }
 
     /// A key whose whole value is masked.
-    fn is_blocked_key(&self, key: &str) -> bool {
+    fn is_blocked_key(&self, key: &str, c: &mut Caches) -> bool {
         (self.password_keys && detectors::is_password_key(key))
-            || self
-                .blocked_key_patterns
-                .as_ref()
-                .is_some_and(|re| re.is_match(key))
+            || matches(self.blocked_key_patterns.as_ref(), &mut c.blocked_keys, key)
     }
 
     /// The Collector's `processAttrs`: ignored keys are skipped, keys not
     /// allowed are removed, blocked keys are masked whole, other values are
     /// scanned; then the summary goes into the same map. A log body is
     /// scanned with its record's attributes and audited as key `body`.
-    fn process_attrs(
+    pub(super) fn process_attrs(
         &self,
         attrs: &mut Vec<KeyValue>,
         body: Option<&mut AnyValue>,
         log_record: bool,
         stats: &mut Stats,
+        c: &mut Caches,
     ) {
         if attrs.is_empty() && body.is_none() {
             return;
         }
         // Read before any attribute is removed or rewritten.
         let system = if self.db.needs_system() {
-            db::db_system(attrs)
+            db::db_system(attrs.as_slice())
         } else {
             None
         };
-        let mut audit = Audit::new(self.summary == Summary::Debug);
+        let mut audit = Audit::new(self.summary);
         attrs.retain_mut(|kv| {
-            if self.is_ignored(&kv.key) {
-                audit.ignored += 1;
-                return true;
-            }
-            if !self.allow_all_keys && !self.allowed_keys.contains(&kv.key) {
-                audit.redacted(&kv.key);
-                return false;
+            let rule = self.key_rule(&kv.key, c);
+            match rule {
+                KeyRule::Ignored => {
+                    audit.ignored += 1;
+                    return true;
+                }
+                KeyRule::Redacted => {
+                    audit.redacted(&kv.key);
+                    return false;
+                }
+                KeyRule::Masked | KeyRule::Scan => {}
             }
             let Some(value) = kv.value.as_mut() else {
                 return true;
             };
-            if self.is_blocked_key(&kv.key) {
+            if rule == KeyRule::Masked {
                 self.mask_whole(value);
                 audit.masked(&kv.key);
                 return true;
             }
-            let mut changed = false;
-            if !self.url_attributes.is_empty() && self.url_attributes.contains(&kv.key) {
-                if let Some(Value::StringValue(s)) = &mut value.value {
-                    if let Some(new) = sanitize::sanitize_url(s, UrlPart::for_key(&kv.key)) {
-                        *s = new;
-                        changed = true;
-                    }
-                }
-            }
-            if !self.db.is_empty() && self.db.lists(&kv.key) {
-                if let Some(Value::StringValue(s)) = &mut value.value {
-                    if let Some(new) = self.db.sanitize(&kv.key, s, system.as_deref(), log_record) {
-                        *s = new;
-                        changed = true;
-                    }
-                }
-            }
             let mut allowed = false;
-            changed |= self.scan_value(value, &mut allowed);
-            if changed {
-                audit.masked(&kv.key);
-            } else if allowed {
-                audit.allowed(&kv.key);
-            }
+            let changed = match &mut value.value {
+                Some(Value::StringValue(s)) => {
+                    match self.scan_attr_str(
+                        &kv.key,
+                        s,
+                        system.as_deref(),
+                        log_record,
+                        &mut allowed,
+                        c,
+                    ) {
+                        Some(new) => {
+                            *s = new;
+                            true
+                        }
+                        None => false,
+                    }
+                }
+                _ => self.scan_value(value, &mut allowed, c),
+            };
+            audit.record(&kv.key, changed, allowed);
             true
         });
         if let Some(body) = body {
             let mut allowed = false;
-            if self.scan_value(body, &mut allowed) {
-                audit.masked("body");
-            } else if allowed {
-                audit.allowed("body");
-            }
+            let changed = self.scan_value(body, &mut allowed, c);
+            audit.record("body", changed, allowed);
         }
-        stats.redacted += audit.redacted;
-        stats.masked += audit.masked;
-        stats.allowed += audit.allowed;
-        stats.ignored += audit.ignored;
-        if self.summary != Summary::Silent {
-            audit.write(attrs);
-        }
+        audit.finish(attrs, stats);
     }
 
-    fn mask_whole(&self, value: &mut AnyValue) {
+    pub(super) fn mask_whole(&self, value: &mut AnyValue) {
         let masked = match &self.hasher {
             None => MASK.to_string(),
             Some(_) => {
@@ -443,9 +606,14 @@ impl Redactor {
     }
 
     /// Scans a value and everything nested in it; true when it changed.
-    fn scan_value(&self, value: &mut AnyValue, allowed: &mut bool) -> bool {
+    pub(super) fn scan_value(
+        &self,
+        value: &mut AnyValue,
+        allowed: &mut bool,
+        c: &mut Caches,
+    ) -> bool {
         match &mut value.value {
-            Some(Value::StringValue(s)) => match self.scan_str(s, allowed) {
+            Some(Value::StringValue(s)) => match self.scan_str_with(s, allowed, c) {
                 Some(new) => {
                     *s = new;
                     true
@@ -455,7 +623,7 @@ impl Redactor {
             Some(Value::ArrayValue(a)) => {
                 let mut changed = false;
                 for v in &mut a.values {
-                    changed |= self.scan_value(v, allowed);
+                    changed |= self.scan_value(v, allowed, c);
                 }
                 changed
             }
@@ -463,11 +631,11 @@ impl Redactor {
                 let mut changed = false;
                 for kv in &mut kvs.values {
                     let Some(v) = kv.value.as_mut() else { continue };
-                    if self.is_blocked_key(&kv.key) {
+                    if self.is_blocked_key(&kv.key, c) {
                         self.mask_whole(v);
                         changed = true;
                     } else {
-                        changed |= self.scan_value(v, allowed);
+                        changed |= self.scan_value(v, allowed, c);
                     }
                 }
                 changed
@@ -476,7 +644,7 @@ impl Redactor {
                 if self.redact_all_types =>
             {
                 let text = confluo_pipeline::attrs::to_text(value);
-                match self.scan_str(&text, allowed) {
+                match self.scan_str_with(&text, allowed, c) {
                     Some(new) => {
                         value.value = Some(Value::StringValue(new));
                         true
@@ -488,7 +656,7 @@ impl Redactor {
                 let Ok(text) = std::str::from_utf8(b) else {
                     return false;
                 };
-                match self.scan_str(text, allowed) {
+                match self.scan_str_with(text, allowed, c) {
                     Some(new) => {
                         value.value = Some(Value::StringValue(new));
                         true
@@ -504,12 +672,22 @@ impl Redactor {
     /// nothing matched (no allocation then). One pass of the combined
     /// matcher; a candidate a detector rejects is skipped whole.
     pub fn scan_str(&self, s: &str, allowed: &mut bool) -> Option<String> {
+        self.scan_str_with(s, allowed, &mut self.caches())
+    }
+
+    pub(super) fn scan_str_with(
+        &self,
+        s: &str,
+        allowed: &mut bool,
+        c: &mut Caches,
+    ) -> Option<String> {
         let re = self.values.as_ref()?;
+        let cache = c.values.as_mut()?;
         let mut out: Option<String> = None;
         let mut copied = 0;
         let mut at = 0;
         while at < s.len() {
-            let Some(m) = re.search(&Input::new(s).span(at..s.len())) else {
+            let Some(m) = re.search_with(cache, &Input::new(s).span(at..s.len())) else {
                 break;
             };
             let (ms, me) = (m.start(), m.end());
@@ -528,11 +706,7 @@ impl Redactor {
                 continue;
             };
             let (a, b) = (ms + a, ms + b);
-            if self
-                .allowed_values
-                .as_ref()
-                .is_some_and(|re| re.is_match(&s[a..b]))
-            {
+            if matches(self.allowed_values.as_ref(), &mut c.allowed, &s[a..b]) {
                 *allowed = true;
                 continue;
             }
@@ -565,6 +739,14 @@ impl Redactor {
     }
 }
 
+/// Whether the optional regex matches anywhere in `text`.
+fn matches(re: Option<&Regex>, cache: &mut Option<Cache>, text: &str) -> bool {
+    match (re, cache) {
+        (Some(re), Some(cache)) => re.is_match_with(cache, &Input::new(text)),
+        _ => false,
+    }
+}
+
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
@@ -574,21 +756,23 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 }
 
 /// What happened to one attribute map; key names only kept for `debug`.
-struct Audit {
+pub(super) struct Audit {
+    summary: Summary,
     keep_keys: bool,
     redacted: u64,
     masked: u64,
     allowed: u64,
-    ignored: u64,
+    pub(super) ignored: u64,
     redacted_keys: Vec<String>,
     masked_keys: Vec<String>,
     allowed_keys: Vec<String>,
 }
 
 impl Audit {
-    fn new(keep_keys: bool) -> Audit {
+    pub(super) fn new(summary: Summary) -> Audit {
         Audit {
-            keep_keys,
+            summary,
+            keep_keys: summary == Summary::Debug,
             redacted: 0,
             masked: 0,
             allowed: 0,
@@ -599,14 +783,35 @@ impl Audit {
         }
     }
 
-    fn redacted(&mut self, key: &str) {
+    /// A value scanned: masked when it changed, else allowed when a blocked
+    /// match in it was allowed.
+    pub(super) fn record(&mut self, key: &str, changed: bool, allowed: bool) {
+        if changed {
+            self.masked(key);
+        } else if allowed {
+            self.allowed(key);
+        }
+    }
+
+    /// Adds the totals to `stats` and, unless silent, the summary to `attrs`.
+    pub(super) fn finish(self, attrs: &mut Vec<KeyValue>, stats: &mut Stats) {
+        stats.redacted += self.redacted;
+        stats.masked += self.masked;
+        stats.allowed += self.allowed;
+        stats.ignored += self.ignored;
+        if self.summary != Summary::Silent {
+            self.write(attrs);
+        }
+    }
+
+    pub(super) fn redacted(&mut self, key: &str) {
         self.redacted += 1;
         if self.keep_keys {
             self.redacted_keys.push(key.to_string());
         }
     }
 
-    fn masked(&mut self, key: &str) {
+    pub(super) fn masked(&mut self, key: &str) {
         self.masked += 1;
         if self.keep_keys {
             self.masked_keys.push(key.to_string());

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod sanitize;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use async_trait::async_trait;
 pub use config::{Detector, HashFunction, RedactionConfig, Summary};
@@ -151,15 +152,26 @@ impl Consumer for RedactionProcessor {
     async fn consume(&self, mut batch: Batch) -> Result<(), ConsumeError> {
         let items = batch.item_count() as u64;
         self.metrics.incoming.add(items);
-        // When nothing was redacted, masked or summarised, the data is as it
-        // arrived, and its protobuf form may go on to the exporter as is.
-        let stats = batch.modify(|signal| {
-            let stats = self.redactor.process(signal);
-            let changed = stats.redacted > 0
-                || stats.masked > 0
-                || (self.redactor.writes_summary() && (stats.allowed > 0 || stats.ignored > 0));
-            (stats, changed)
-        });
+        // Data nothing has decoded yet is redacted on its protobuf form
+        // (wire.rs says why); the rest, and shapes the walk leaves to the
+        // tree, through the decoded path.
+        let in_place = batch
+            .undecoded()
+            .and_then(|bytes| wire::process_encoded(&self.redactor, batch.kind(), bytes).ok());
+        let stats = match in_place {
+            Some((stats, rewritten)) => {
+                if let Some(bytes) = rewritten {
+                    batch.replace_undecoded(bytes.into());
+                }
+                stats
+            }
+            // When nothing was redacted, masked or summarised, the data is as
+            // it arrived, and its protobuf form may go on to the exporter as is.
+            None => batch.modify(|signal| {
+                let stats = self.redactor.process(signal);
+                (stats, self.redactor.changed(&stats))
+            }),
+        };
         self.redacted.add(stats.redacted);
         self.masked.add(stats.masked);
         self.allowed.add(stats.allowed);

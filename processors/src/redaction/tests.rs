@@ -1269,9 +1269,403 @@ async fn unchanged_data_keeps_its_protobuf_form_and_changed_data_drops_it() {
     let dirty = span_with(vec![key_value("m", string("to eve@example.com"))]);
     p.consume(with_bytes(&clean)).await.unwrap();
     p.consume(with_bytes(&dirty)).await.unwrap();
+    // Data already decoded (another processor read it) takes the tree path.
+    let decoded = with_bytes(&dirty);
+    decoded.signal();
+    p.consume(decoded).await.unwrap();
+    p.consume(Batch::new(dirty.clone())).await.unwrap();
     let got = cap.0.lock().unwrap();
     assert!(got[0].0, "nothing redacted: the received bytes go on");
     assert_eq!(got[0].1, clean);
-    assert!(!got[1].0, "redacted: the stale bytes must not be sent");
-    assert_ne!(got[1].1, dirty);
+    let masked = span_with(vec![key_value("m", string("to ****"))]);
+    assert!(got[1].0, "redacted in place: the rewritten request goes on");
+    assert_eq!(got[1].1, masked);
+    assert!(
+        !got[2].0,
+        "redacted on the tree: the stale bytes must not be sent"
+    );
+    assert_eq!(got[2].1, masked);
+    assert!(!got[3].0);
+    assert_eq!(got[3].1, masked);
+}
+
+#[tokio::test]
+async fn rewritten_bytes_are_what_the_exporter_sends() {
+    let ctx = ComponentContext::for_tests(ComponentKind::Processor, "redaction/pii");
+    let node = Node::from_yaml_str("t.yaml", ALL_DETECTORS).unwrap();
+    let cap = Arc::new(CaptureBatches(Mutex::new(Vec::new())));
+    let p = RedactionFactory
+        .create(ctx, &node, SignalKind::Traces, cap.clone())
+        .unwrap();
+    let dirty = span_with(vec![key_value("m", string("to eve@example.com"))]);
+    let mut bytes = Vec::new();
+    dirty.encode_request(&mut bytes);
+    let items = confluo_pipeline::otlp_wire::validate(SignalKind::Traces, &bytes).unwrap();
+    p.consume(Batch::from_validated(
+        SignalKind::Traces,
+        bytes.into(),
+        items,
+    ))
+    .await
+    .unwrap();
+    let got = cap.0.lock().unwrap();
+    let b = &got[0];
+    assert!(!b.is_decoded(), "redacted without building the tree");
+    let sent = b.encoded().expect("bytes to send");
+    assert!(!contains(sent, b"eve@example.com"));
+    assert_eq!(b.item_count(), 1);
+    assert_eq!(
+        Signal::decode_request(SignalKind::Traces, sent).unwrap(),
+        *b.signal()
+    );
+}
+
+/// Keeps the batches as they arrive.
+struct CaptureBatches(Mutex<Vec<Batch>>);
+
+#[async_trait::async_trait]
+impl Consumer for CaptureBatches {
+    async fn consume(&self, b: Batch) -> Result<(), ConsumeError> {
+        self.0.lock().unwrap().push(b);
+        Ok(())
+    }
+}
+
+// ------------------------------------------- in place vs decoded (wire.rs)
+
+/// Configurations that between them reach every branch of both paths.
+const DIFFERENTIAL_CONFIGS: &[&str] = &[
+    "allow_all_keys: true
+detectors: [credit_card, email, jwt, bearer_token, authorization, aws_access_key, private_key, password_keys]
+summary: debug",
+    "allow_all_keys: true
+blocked_values: ['4[0-9]{15}', '[a-z]+@[a-z]+\\.com']
+blocked_key_patterns: ['.*token.*']
+detectors: [credit_card, email, password_keys]
+url_sanitizer: {enabled: true, sanitize_span_name: true}
+db_sanitizer: {sql: {enabled: true}, redis: {enabled: true}, sanitize_span_name: true}
+summary: info",
+    "allowed_keys: [attr0, attr1, url.path, db.statement, keep.me, password, db.system]
+ignored_keys: [ignored.x]
+blocked_values: ['AKIA[A-Z0-9]{16}']
+hash_function: sha1
+summary: debug",
+    "allow_all_keys: true
+redact_all_types: true
+blocked_values: ['^4[0-9]+', '42']
+blocked_key_patterns: ['^password$']
+summary: silent",
+    "allow_all_keys: true
+detectors: [credit_card, email, jwt, password_keys]
+allowed_values: ['.*@example\\.org', '.*@[a-z]{3}\\.io']
+ignored_key_patterns: ['^attr3$']
+hash_function: hmac-sha256
+hmac_key: '0123456789abcdef0123456789abcdef'
+summary: info",
+];
+
+/// Keys that hit the rules: password-like, URL and database keys, an
+/// earlier summary, ignored and not-allowed keys.
+fn rule_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => "attr[0-4]",
+        1 => Just("password".to_string()),
+        1 => Just("user.token".to_string()),
+        1 => Just("url.path".to_string()),
+        1 => Just("url.full".to_string()),
+        1 => Just("db.statement".to_string()),
+        1 => Just("db.system".to_string()),
+        1 => Just("db.query.text".to_string()),
+        // An earlier summary: the list is decoded.
+        1 => Just(MASKED_COUNT.to_string()),
+        1 => Just("keep.me".to_string()),
+        1 => Just("ignored.x".to_string()),
+    ]
+}
+
+/// Mostly strings and scalars, which the walk handles in place; sometimes
+/// arrays and maps, which make it decode the list.
+fn rule_value() -> impl Strategy<Value = Shape> {
+    let filler = "[a-z]{0,6}( [a-z]{1,6}){0,2}";
+    prop_oneof![
+        6 => (filler, proptest::option::of(0usize..8), filler)
+            .prop_map(|(a, s, b)| Shape::Text(a, s, b)),
+        2 => any::<i64>().prop_map(Shape::Int),
+        2 => prop_oneof![
+            Just("/api/users/123456?token=abc"),
+            Just("https://h.example/a/9f8e7d6c5b4a39281706?q=1"),
+            Just("SELECT * FROM t WHERE id = 42 AND name = 'bob'"),
+            Just("SET key secret-value"),
+            Just("redis"),
+            Just("postgresql"),
+        ]
+        .prop_map(|s| Shape::Text(String::new(), None, s.to_string())),
+        1 => shape(),
+    ]
+}
+
+fn rule_attrs(
+    pairs: &[(String, Shape)],
+    secrets: &[String],
+    absent_value_at: Option<usize>,
+) -> Vec<KeyValue> {
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| KeyValue {
+            key: k.clone(),
+            value: (absent_value_at != Some(i)).then(|| build(v, secrets)),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Every level of every signal again, with rule-hitting keys, span kinds and
+/// names for the database and URL blocks, bodies of every shape.
+fn rule_signals(
+    pairs: &[(String, Shape)],
+    secrets: &[String],
+    name: &str,
+    kind: i32,
+    absent: Option<usize>,
+) -> Vec<Signal> {
+    let a = || rule_attrs(pairs, secrets, absent);
+    let mut signals = planted(&[], secrets);
+    if let Signal::Traces(rs) = &mut signals[0] {
+        rs[0].resource.as_mut().unwrap().attributes = a();
+        rs[0].scope_spans[0].scope.as_mut().unwrap().attributes = a();
+        let span = &mut rs[0].scope_spans[0].spans[0];
+        span.name = name.to_string();
+        span.kind = kind;
+        span.attributes = a();
+        span.status.as_mut().unwrap().message = name.to_string();
+        span.events[0].name = name.to_string();
+        span.events[0].attributes = a();
+        span.links[0].attributes = a();
+        let mut second = span.clone();
+        second.attributes.reverse();
+        second.status = None;
+        rs[0].scope_spans[0].spans.push(second);
+    }
+    if let Signal::Logs(rl) = &mut signals[1] {
+        rl[0].resource.as_mut().unwrap().attributes = a();
+        rl[0].scope_logs[0].scope.as_mut().unwrap().attributes = a();
+        rl[0].scope_logs[0].log_records = pairs
+            .iter()
+            .map(|(_, v)| LogRecord {
+                body: Some(build(v, secrets)),
+                attributes: a(),
+                event_name: name.to_string(),
+                ..Default::default()
+            })
+            .chain(std::iter::once(LogRecord {
+                attributes: a(),
+                ..Default::default()
+            }))
+            .collect();
+    }
+    if let Signal::Metrics(rm) = &mut signals[2] {
+        rm[0].resource.as_mut().unwrap().attributes = a();
+        let m = &mut rm[0].scope_metrics[0].metrics[0];
+        if let Some(Data::Gauge(g)) = &mut m.data {
+            g.data_points[0].attributes = a();
+            g.data_points[0].exemplars[0].filtered_attributes = a();
+        }
+        let mut hist = m.clone();
+        hist.data = Some(Data::Histogram(
+            confluo_pipeline::proto::metrics::Histogram {
+                data_points: vec![confluo_pipeline::proto::metrics::HistogramDataPoint {
+                    attributes: a(),
+                    exemplars: vec![Exemplar {
+                        filtered_attributes: a(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                aggregation_temporality: 2,
+            },
+        ));
+        let mut summary = m.clone();
+        summary.data = Some(Data::Summary(confluo_pipeline::proto::metrics::Summary {
+            data_points: vec![confluo_pipeline::proto::metrics::SummaryDataPoint {
+                attributes: a(),
+                ..Default::default()
+            }],
+        }));
+        let mut expo = m.clone();
+        expo.data = Some(Data::ExponentialHistogram(
+            confluo_pipeline::proto::metrics::ExponentialHistogram {
+                data_points: vec![
+                    confluo_pipeline::proto::metrics::ExponentialHistogramDataPoint {
+                        attributes: a(),
+                        ..Default::default()
+                    },
+                ],
+                aggregation_temporality: 1,
+            },
+        ));
+        rm[0].scope_metrics[0].metrics.extend([hist, summary, expo]);
+    }
+    signals
+}
+
+/// The in-place walk gives what decode → `process` → encode gives: the
+/// same data, the same totals, and the received bytes when nothing changed.
+fn same_as_decoded(r: &Redactor, signal: &Signal) -> Result<(), TestCaseError> {
+    let kind = signal.kind();
+    let mut bytes = Vec::new();
+    signal.encode_request(&mut bytes);
+    let mut expected = signal.clone();
+    let tree_stats = r.process(&mut expected);
+    let (wire_stats, rewritten) = wire::process_encoded(r, kind, &bytes)
+        .map_err(|_| TestCaseError::fail("the walk fell back on prost's own encoding"))?;
+    prop_assert_eq!(wire_stats, tree_stats);
+    prop_assert_eq!(rewritten.is_some(), r.changed(&tree_stats));
+    let out = rewritten.as_deref().unwrap_or(&bytes);
+    prop_assert_eq!(
+        confluo_pipeline::otlp_wire::validate(kind, out),
+        Ok(signal.item_count())
+    );
+    let got = Signal::decode_request(kind, out).expect("decodes");
+    prop_assert_eq!(got, expected);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn in_place_redaction_equals_the_decoded_path(
+        config in 0..DIFFERENTIAL_CONFIGS.len(),
+        secrets in prop::collection::vec(secret(), 1..4),
+        pairs in prop::collection::vec((rule_key(), rule_value()), 0..7),
+        name in prop_oneof![
+            Just("GET /api/users/123456"),
+            Just("SELECT name FROM users WHERE id = 42"),
+            Just("HGETALL session:42"),
+            Just("mail eve@example.com 4111111111111111"),
+            Just(""),
+        ],
+        kind in 0i32..6,
+        absent in proptest::option::of(0usize..7),
+    ) {
+        let r = redactor(DIFFERENTIAL_CONFIGS[config]);
+        for signal in rule_signals(&pairs, &secrets, name, kind, absent) {
+            same_as_decoded(&r, &signal)?;
+        }
+    }
+}
+
+#[test]
+fn in_place_redaction_equals_the_decoded_path_for_every_rule() {
+    // Every key of `rule_key` with a string value carrying each secret kind
+    // (so each list is handled in place), then with scalars, then with an
+    // array (decoded), under every configuration.
+    let keys = [
+        "attr0",
+        "attr3",
+        "password",
+        "user.token",
+        "url.path",
+        "url.full",
+        "db.statement",
+        "db.system",
+        "db.query.text",
+        "keep.me",
+        "ignored.x",
+    ];
+    let values = [
+        "mail eve@example.com or 4111 1111 1111 1111",
+        "/api/users/123456?token=abc",
+        "SELECT * FROM t WHERE id = 42",
+        "redis",
+        "AKIAABCDEFGHIJKLMNOP and bob@abc.io",
+        "",
+    ];
+    let text = |s: &str| Shape::Text(String::new(), None, s.to_string());
+    let mut lists: Vec<Vec<(String, Shape)>> = Vec::new();
+    for shift in 0..values.len() {
+        lists.push(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (k.to_string(), text(values[(i + shift) % values.len()])))
+                .collect(),
+        );
+    }
+    lists.push(
+        keys.iter()
+            .map(|k| (k.to_string(), Shape::Int(42)))
+            .collect(),
+    );
+    let mut with_array = lists[0].clone();
+    with_array.push(("attr1".into(), Shape::Arr(vec![text("eve@example.com")])));
+    lists.push(with_array);
+    for config in DIFFERENTIAL_CONFIGS {
+        let r = redactor(config);
+        for pairs in &lists {
+            for (name, kind) in [
+                ("GET /api/users/123456", 2),
+                ("SELECT a FROM b WHERE c = 1", 3),
+            ] {
+                for signal in rule_signals(pairs, &["x".to_string()], name, kind, Some(1)) {
+                    same_as_decoded(&r, &signal).unwrap_or_else(|e| panic!("config {config}: {e}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_repeated_singular_message_goes_to_the_decoded_path() {
+    // prost merges two `resource` fields into one attribute map; the walk
+    // would summarise each, so it leaves such data to the tree.
+    let r = redactor(ALL_DETECTORS);
+    let signal = span_with(vec![key_value("m", string("eve@example.com"))]);
+    let mut bytes = Vec::new();
+    signal.encode_request(&mut bytes);
+    // ExportTraceServiceRequest { resource_spans { resource {..} resource {..} ... } }
+    let resource = Resource {
+        attributes: vec![key_value("r", string("x"))],
+        ..Default::default()
+    };
+    let mut rs = Vec::new();
+    prost::encoding::message::encode(1, &resource, &mut rs);
+    prost::encoding::message::encode(1, &resource, &mut rs);
+    let mut req = Vec::new();
+    prost::encoding::bytes::encode(1, &rs, &mut req);
+    assert_eq!(
+        wire::process_encoded(&r, SignalKind::Traces, &req),
+        Err(wire::Fallback)
+    );
+}
+
+#[test]
+fn unknown_fields_and_canonical_lengths_survive_the_walk() {
+    // A span whose attribute grows past 127 bytes: every enclosing length
+    // varint gets longer, and a field this schema does not know is kept.
+    let r = redactor("allow_all_keys: true\nblocked_values: ['x+']");
+    let long = "x".repeat(200);
+    let signal = span_with(vec![
+        key_value("m", string(&long)),
+        key_value("n", string("y")),
+    ]);
+    let mut bytes = Vec::new();
+    signal.encode_request(&mut bytes);
+    let (_, out) = wire::process_encoded(&r, SignalKind::Traces, &bytes).unwrap();
+    let out = out.expect("changed");
+    let mut expected = signal.clone();
+    r.process(&mut expected);
+    let mut reencoded = Vec::new();
+    expected.encode_request(&mut reencoded);
+    assert_eq!(out.len(), reencoded.len(), "canonical varints only");
+    assert_eq!(
+        Signal::decode_request(SignalKind::Traces, &out).unwrap(),
+        expected
+    );
+    // An unknown field (number 99, a varint) at the end of the request is kept.
+    let mut with_unknown = bytes.clone();
+    prost::encoding::uint64::encode(99, &7, &mut with_unknown);
+    let (_, out) = wire::process_encoded(&r, SignalKind::Traces, &with_unknown).unwrap();
+    let out = out.unwrap();
+    assert!(out.ends_with(&with_unknown[bytes.len()..]));
 }
