@@ -179,11 +179,14 @@ pub fn is_password_key(key: &str) -> bool {
         b"accesskey",
         b"authorization",
     ];
-    let last = key.rsplit(['.', '/', ':']).next().unwrap_or(key);
-    // The normalized segment, reversed, up to the longest suffix's length.
+    // The last segment (after `.`, `/` or `:`), normalized and reversed, up
+    // to the longest suffix's length.
     let mut rev = [0u8; 16];
     let mut n = 0;
-    for b in last.bytes().rev() {
+    for b in key.bytes().rev() {
+        if matches!(b, b'.' | b'/' | b':') {
+            break;
+        }
         if matches!(b, b'_' | b'-' | b' ') {
             continue;
         }

@@ -325,6 +325,31 @@ impl Redactor {
         }
     }
 
+    /// Whether the value rules leave `text` as it is: no value pattern
+    /// matches anywhere in it. Checked on the bytes, so that text nothing
+    /// matches is never even read as UTF-8.
+    pub(super) fn leaves_text(&self, text: &[u8], c: &mut Caches) -> bool {
+        match (&self.values, &mut c.values) {
+            (Some(re), Some(cache)) => !re.is_match_with(cache, &Input::new(text)),
+            _ => true,
+        }
+    }
+
+    /// Whether [`Redactor::scan_attr_str`] leaves the string value of `key`
+    /// as it is, and allows nothing in it: no sanitizer lists the key and
+    /// no value pattern matches.
+    pub(super) fn leaves_attr(&self, key: &str, value: &[u8], c: &mut Caches) -> bool {
+        (self.url_attributes.is_empty() || !self.url_attributes.contains(key))
+            && (self.db.is_empty() || !self.db.lists(key))
+            && self.leaves_text(value, c)
+    }
+
+    /// Whether [`Redactor::span_name`] without a database block leaves the
+    /// name as it is.
+    pub(super) fn leaves_span_name(&self, name: &[u8], c: &mut Caches) -> bool {
+        !self.url_span_names && self.leaves_text(name, c)
+    }
+
     /// The text of a whole-masked value: `****` or the hash of `text`.
     pub(super) fn whole_mask(&self, text: &str) -> String {
         let mut out = String::new();
@@ -781,6 +806,11 @@ impl Audit {
             masked_keys: Vec::new(),
             allowed_keys: Vec::new(),
         }
+    }
+
+    /// Nothing counted: no summary to write, no totals to add.
+    pub(super) fn is_empty(&self) -> bool {
+        self.redacted == 0 && self.masked == 0 && self.allowed == 0 && self.ignored == 0
     }
 
     /// A value scanned: masked when it changed, else allowed when a blocked

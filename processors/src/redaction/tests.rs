@@ -1669,3 +1669,66 @@ fn unknown_fields_and_canonical_lengths_survive_the_walk() {
     let out = out.unwrap();
     assert!(out.ends_with(&with_unknown[bytes.len()..]));
 }
+
+/// CPU per span of the in-place walk and of decode → process → encode, on
+/// the same encoded batch, for a do-nothing config, the built-in detectors
+/// and everything on (the harness's phases, without the pipeline around).
+#[test]
+#[ignore]
+fn cost_in_place_and_decoded() {
+    let configs = [
+        ("redaction{}", "allow_all_keys: true"),
+        ("detectors", ALL_DETECTORS),
+        (
+            "everything",
+            "allow_all_keys: true
+blocked_values:
+  - '\\b(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|3[47][0-9]{13})\\b'
+  - '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}'
+  - '\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b'
+  - '\\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\\b'
+blocked_key_patterns: ['(?i)session[_.-]?id']
+detectors: [credit_card, email, jwt, bearer_token, authorization, aws_access_key, private_key, password_keys]
+url_sanitizer: {enabled: true}
+db_sanitizer: {sql: {enabled: true}}",
+        ),
+    ];
+    let per_batch = 100;
+    let rounds = 1000;
+    let mut bytes = Vec::new();
+    bench_spans(per_batch).encode_request(&mut bytes);
+    let spans = (rounds * per_batch) as f64;
+    // The best of five: other load on a shared machine only adds.
+    let cpu_us = |f: &mut dyn FnMut()| {
+        (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let cpu_start = thread_cpu_ns();
+                for _ in 0..rounds {
+                    f();
+                }
+                let cpu = cpu_start
+                    .zip(thread_cpu_ns())
+                    .map(|(a, b)| (b - a) as f64 / 1e9)
+                    .unwrap_or(start.elapsed().as_secs_f64());
+                cpu / spans * 1e6
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    for (name, yaml) in configs {
+        let r = redactor(yaml);
+        let mut changed = 0;
+        let wire = cpu_us(&mut || {
+            let (_, out) = wire::process_encoded(&r, SignalKind::Traces, &bytes).unwrap();
+            changed += out.is_some() as usize;
+        });
+        let tree = cpu_us(&mut || {
+            let mut s = Signal::decode_request(SignalKind::Traces, &bytes).unwrap();
+            if r.changed(&r.process(&mut s)) {
+                let mut out = Vec::new();
+                s.encode_request(&mut out);
+            }
+        });
+        println!("{name}: in place {wire:.3} µs/span CPU, decoded {tree:.3} µs/span CPU; batches changed {changed}");
+    }
+}
