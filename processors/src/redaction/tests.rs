@@ -1362,6 +1362,9 @@ ignored_key_patterns: ['^attr3$']
 hash_function: hmac-sha256
 hmac_key: '0123456789abcdef0123456789abcdef'
 summary: info",
+    "allow_all_keys: true
+url_sanitizer: {enabled: true, sanitize_span_name: true}
+summary: debug",
 ];
 
 /// Keys that hit the rules: password-like, URL and database keys, an
@@ -1505,6 +1508,63 @@ fn rule_signals(
             },
         ));
         rm[0].scope_metrics[0].metrics.extend([hist, summary, expo]);
+    }
+    // The same parts one at a time, everything else clean, so that what a
+    // walk decides about each part alone decides the outcome.
+    let span = |attributes, name: &str, events, links, message: &str| Span {
+        name: name.to_string(),
+        kind,
+        attributes,
+        events,
+        links,
+        status: Some(Status {
+            message: message.to_string(),
+            code: 2,
+        }),
+        ..Default::default()
+    };
+    let event = |attributes, name: &str| span::Event {
+        name: name.to_string(),
+        attributes,
+        ..Default::default()
+    };
+    let link = |attributes| span::Link {
+        attributes,
+        ..Default::default()
+    };
+    for alone in [
+        span(a(), "op", vec![], vec![], ""),
+        span(vec![], name, vec![], vec![], ""),
+        span(vec![], "op", vec![], vec![], name),
+        span(vec![], "op", vec![event(a(), "e")], vec![], ""),
+        span(vec![], "op", vec![event(vec![], name)], vec![], ""),
+        span(vec![], "op", vec![], vec![link(a())], ""),
+    ] {
+        signals.push(span_with(vec![]));
+        if let Some(Signal::Traces(rs)) = signals.last_mut() {
+            rs[0].scope_spans[0].spans = vec![alone.clone(), alone];
+        }
+    }
+    let record = |attributes, body, event_name: &str| LogRecord {
+        attributes,
+        body,
+        event_name: event_name.to_string(),
+        ..Default::default()
+    };
+    let mut alone = vec![record(a(), None, ""), record(vec![], None, name)];
+    alone.extend(
+        pairs
+            .iter()
+            .map(|(_, v)| record(vec![], Some(build(v, secrets)), "")),
+    );
+    for r in alone {
+        signals.push(Signal::Logs(vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![r.clone(), r],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]));
     }
     signals
 }
