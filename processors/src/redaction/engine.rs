@@ -114,8 +114,9 @@ pub(super) enum KeyRule {
     Redacted,
     /// The whole value is masked.
     Masked,
-    /// The value is sanitized and scanned.
-    Scan,
+    /// The value is scanned; `sanitized`: first rewritten by the URL or a
+    /// database sanitizer, which lists the key.
+    Scan { sanitized: bool },
 }
 
 fn compile_each(option: &str, patterns: &[String]) -> Result<Option<Regex>, BuildError> {
@@ -292,22 +293,30 @@ impl Redactor {
         } else if self.is_blocked_key(key, c) {
             KeyRule::Masked
         } else {
-            KeyRule::Scan
+            KeyRule::Scan {
+                sanitized: (!self.url_attributes.is_empty() && self.url_attributes.contains(key))
+                    || (!self.db.is_empty() && self.db.lists(key)),
+            }
         }
     }
 
     /// A string attribute value under [`KeyRule::Scan`]: the URL and
-    /// database sanitizers for the keys they list, then the value patterns.
-    /// None when unchanged.
+    /// database sanitizers when `sanitized` (they list the key), then the
+    /// value patterns. None when unchanged.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn scan_attr_str(
         &self,
         key: &str,
         value: &str,
+        sanitized: bool,
         system: Option<&str>,
         log_record: bool,
         allowed: &mut bool,
         c: &mut Caches,
     ) -> Option<String> {
+        if !sanitized {
+            return self.scan_str_with(value, allowed, c);
+        }
         let mut out: Option<String> = None;
         if !self.url_attributes.is_empty() && self.url_attributes.contains(key) {
             out = sanitize::sanitize_url(value, UrlPart::for_key(key));
@@ -335,13 +344,11 @@ impl Redactor {
         }
     }
 
-    /// Whether [`Redactor::scan_attr_str`] leaves the string value of `key`
-    /// as it is, and allows nothing in it: no sanitizer lists the key and
-    /// no value pattern matches.
-    pub(super) fn leaves_attr(&self, key: &str, value: &[u8], c: &mut Caches) -> bool {
-        (self.url_attributes.is_empty() || !self.url_attributes.contains(key))
-            && (self.db.is_empty() || !self.db.lists(key))
-            && self.leaves_text(value, c)
+    /// Whether [`Redactor::scan_attr_str`] leaves a string value as it is
+    /// and allows nothing in it: no sanitizer lists its key and no value
+    /// pattern matches.
+    pub(super) fn leaves_attr(&self, sanitized: bool, value: &[u8], c: &mut Caches) -> bool {
+        !sanitized && self.leaves_text(value, c)
     }
 
     /// Whether [`Redactor::span_name`] without a database block leaves the
@@ -577,7 +584,7 @@ impl Redactor {
                     audit.redacted(&kv.key);
                     return false;
                 }
-                KeyRule::Masked | KeyRule::Scan => {}
+                KeyRule::Masked | KeyRule::Scan { .. } => {}
             }
             let Some(value) = kv.value.as_mut() else {
                 return true;
@@ -587,12 +594,14 @@ impl Redactor {
                 audit.masked(&kv.key);
                 return true;
             }
+            let sanitized = matches!(rule, KeyRule::Scan { sanitized: true });
             let mut allowed = false;
             let changed = match &mut value.value {
                 Some(Value::StringValue(s)) => {
                     match self.scan_attr_str(
                         &kv.key,
                         s,
+                        sanitized,
                         system.as_deref(),
                         log_record,
                         &mut allowed,

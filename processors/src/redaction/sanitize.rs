@@ -26,6 +26,15 @@ impl UrlPart {
 /// `****` (names kept), user info becomes `****`, and path segments that
 /// look like ids (numbers, UUIDs, long hex or random tokens) become `*`.
 pub fn sanitize_url(s: &str, part: UrlPart) -> Option<String> {
+    // Most URLs have nothing to hide: without user info, a query, a
+    // fragment or an id-like segment they are left as they are, and the
+    // copy below need not be built to find that out.
+    if part == UrlPart::Auto
+        && !s.contains(['?', '#', '=', '@'])
+        && !s.split('/').any(looks_like_id)
+    {
+        return None;
+    }
     let mut out = String::with_capacity(s.len());
     if part == UrlPart::Query {
         sanitize_query(s, &mut out);
@@ -137,22 +146,30 @@ pub fn sanitize_span_name_urls(name: &str) -> Option<String> {
     if !name.contains('/') {
         return None;
     }
+    let sanitized = |token: &str| {
+        let urlish = token.starts_with('/') || token.contains("://");
+        urlish.then(|| sanitize_url(token, UrlPart::Auto)).flatten()
+    };
+    // The copy is built from the first token that changes.
+    let (first, new) = name
+        .split(' ')
+        .enumerate()
+        .find_map(|(i, token)| sanitized(token).map(|t| (i, t)))?;
     let mut out = String::with_capacity(name.len());
-    let mut changed = false;
     for (i, token) in name.split(' ').enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        let urlish = token.starts_with('/') || token.contains("://");
-        match urlish.then(|| sanitize_url(token, UrlPart::Auto)).flatten() {
-            Some(t) => {
-                changed = true;
-                out.push_str(&t);
-            }
-            None => out.push_str(token),
+        match i.cmp(&first) {
+            std::cmp::Ordering::Less => out.push_str(token),
+            std::cmp::Ordering::Equal => out.push_str(&new),
+            std::cmp::Ordering::Greater => match sanitized(token) {
+                Some(t) => out.push_str(&t),
+                None => out.push_str(token),
+            },
         }
     }
-    changed.then_some(out)
+    Some(out)
 }
 
 /// Replaces SQL literals (strings, numbers, hex/bit/escape strings,

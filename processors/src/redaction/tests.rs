@@ -1119,7 +1119,7 @@ fn bench_spans(n: usize) -> Signal {
         span_id: vec![2; 8],
         attributes: vec![
             key_value("http.request.method", string("GET")),
-            key_value("url.path", string("/api/orders/list")),
+            key_value("url.path", string(format!("/api/orders/{}", 1000 + i))),
             key_value("http.response.status_code", int(200)),
             key_value("server.address", string("orders.internal.example")),
             key_value("user_agent.original", string("python-requests/2.31.0")),

@@ -579,7 +579,7 @@ impl<'a> Walk<'a, '_> {
                 let needs_tree = match (rule, val) {
                     // A hash of a scalar hashes its text form.
                     (KeyRule::Masked, Val::Scalar) => hashes,
-                    (KeyRule::Scan, Val::Scalar) => all_types,
+                    (KeyRule::Scan { .. }, Val::Scalar) => all_types,
                     _ => false,
                 } || (summary && key.starts_with("redaction."));
                 if needs_tree {
@@ -718,8 +718,8 @@ impl<'a> Walk<'a, '_> {
                     out.string_kv(tag, kv.key, &masked);
                     audit.masked(kv.key);
                 }
-                (KeyRule::Scan, Val::Str(s)) => {
-                    if r.leaves_attr(kv.key, s, self.c) {
+                (KeyRule::Scan { sanitized }, Val::Str(s)) => {
+                    if r.leaves_attr(sanitized, s, self.c) {
                         out.raw(kv.raw);
                         continue;
                     }
@@ -728,6 +728,7 @@ impl<'a> Walk<'a, '_> {
                     let new = r.scan_attr_str(
                         kv.key,
                         s,
+                        sanitized,
                         system.as_deref(),
                         log_record,
                         &mut allowed,
@@ -739,7 +740,7 @@ impl<'a> Walk<'a, '_> {
                     }
                     audit.record(kv.key, new.is_some(), allowed);
                 }
-                (KeyRule::Scan, _) => out.raw(kv.raw),
+                (KeyRule::Scan { .. }, _) => out.raw(kv.raw),
             }
         }
         match body {
@@ -990,8 +991,10 @@ impl<'a> Walk<'a, '_> {
                 Quiet::Yes
             }
             (_, Val::Absent) if rule != KeyRule::Redacted => Quiet::Yes,
-            (KeyRule::Scan, Val::Str(s)) => quiet(self.r.leaves_attr(key, s, self.c)),
-            (KeyRule::Scan, Val::Scalar) => quiet(!self.r.redact_all_types()),
+            (KeyRule::Scan { sanitized }, Val::Str(s)) => {
+                quiet(self.r.leaves_attr(sanitized, s, self.c))
+            }
+            (KeyRule::Scan { .. }, Val::Scalar) => quiet(!self.r.redact_all_types()),
             _ => Quiet::No,
         })
     }
