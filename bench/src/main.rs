@@ -146,6 +146,10 @@ struct ScenarioArgs {
     /// (traces with an error are kept too).
     #[arg(long, default_value_t = 10.0)]
     sampling_percentage: f64,
+    /// redaction: rounds of the four phases (alternating their order); the
+    /// figures are each phase's median.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// scrape-100k: sample lines in the exposition.
     #[arg(long, default_value_t = 100_000)]
     series: usize,
@@ -172,6 +176,7 @@ impl ScenarioArgs {
             scrape_interval: self.scrape_interval,
             scrapes: self.scrapes,
             prometheus: self.prometheus.clone(),
+            rounds: self.rounds.max(1),
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct ScenarioOptions {
     pub scrape_interval: Duration,
     pub scrapes: u64,
     pub prometheus: Option<PathBuf>,
+    /// redaction: rounds of its phases.
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -997,49 +999,67 @@ async fn jsonlog_loki(cfg: &RunConfig) -> anyhow::Result<serde_json::Value> {
     Ok(result)
 }
 
-/// Three phases at the same load: pass-through, a do-nothing redaction
-/// (the cost of any mutating processor) and every detector.
+/// Four phases at the same load: pass-through, a do-nothing redaction (the
+/// cost of any mutating processor), all built-in detectors (the issue's
+/// target) and everything on. Phases of one round are seconds apart and the
+/// machine's other load drifts, so `rounds` rounds alternate the order and
+/// each phase's median is compared.
 async fn redaction(cfg: &RunConfig) -> anyhow::Result<serde_json::Value> {
     let c = cfg.options.compression;
-    let base = otlp_phase(cfg, "redaction/pass-through", OtlpPipeline::PassThrough, c).await?;
-    let noop = otlp_phase(cfg, "redaction/noop", OtlpPipeline::RedactionNoop, c).await?;
-    let detectors_only = otlp_phase(
-        cfg,
-        "redaction/detectors-only",
-        OtlpPipeline::RedactionDetectors,
-        c,
-    )
-    .await?;
-    let all = otlp_phase(
-        cfg,
-        "redaction/all-detectors",
-        OtlpPipeline::RedactionAll,
-        c,
-    )
-    .await?;
-    let us = |r: &serde_json::Value| r["cpu_s_per_million"].as_f64();
-    let added = us(&all).zip(us(&base)).map(|(a, b)| a - b);
-    let detectors = us(&all).zip(us(&noop)).map(|(a, b)| a - b);
-    let builtin = us(&detectors_only).zip(us(&base)).map(|(a, b)| a - b);
+    let phases = [
+        ("redaction/pass-through", OtlpPipeline::PassThrough),
+        ("redaction/noop", OtlpPipeline::RedactionNoop),
+        ("redaction/builtin-detectors", OtlpPipeline::RedactionDetectors),
+        ("redaction/everything", OtlpPipeline::RedactionAll),
+    ];
+    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); phases.len()];
+    for round in 0..cfg.options.rounds {
+        let mut order: Vec<usize> = (0..phases.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (name, pipeline) = &phases[i];
+            let r = otlp_phase(cfg, name, pipeline.clone(), c).await?;
+            if let Some(us) = r["cpu_s_per_million"].as_f64() {
+                runs[i].push(us);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| -> Option<f64> {
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| v[v.len() / 2])
+    };
+    let [base, noop, builtin, all] = [0, 1, 2, 3].map(|i| median(&mut runs[i]));
+    let minus = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+    let added_builtin = minus(builtin, base);
+    let added_all = minus(all, base);
+    let walk = minus(noop, base);
+    let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
     let summary = format!(
-        "redaction, {} attributes per span, compression {}: CPU µs per span pass-through {}, redaction{{}} {}, built-in detectors only {}, everything on {}; added by redaction with everything on {} µs per span (target < 1: {}), of which detectors, patterns and sanitizers {} µs; added by the built-in detectors only {} µs",
+        "redaction, {} attributes per span, compression {}, median of {} rounds: CPU µs per span pass-through {}, redaction{{}} {}, all built-in detectors {}, everything on {}; added by redaction with all built-in detectors {} µs per span (target < 1: {}); added by everything on (detectors, 4 value patterns, a blocked key pattern, URL and SQL sanitizers) {} µs; added by redaction{{}} {} µs",
         cfg.load.shape.attrs_per_span,
         c.name(),
-        fmt_opt(&base["cpu_s_per_million"], 3),
-        fmt_opt(&noop["cpu_s_per_million"], 3),
-        fmt_opt(&detectors_only["cpu_s_per_million"], 3),
-        fmt_opt(&all["cpu_s_per_million"], 3),
-        added.map_or("-".into(), |v| format!("{v:.3}")),
-        added.map_or("-", |v| if v < 1.0 { "PASS" } else { "FAIL" }),
-        detectors.map_or("-".into(), |v| format!("{v:.3}")),
-        builtin.map_or("-".into(), |v| format!("{v:.3}")),
+        cfg.options.rounds,
+        f(base),
+        f(noop),
+        f(builtin),
+        f(all),
+        f(added_builtin),
+        added_builtin.map_or("-", |v| if v < 1.0 { "PASS" } else { "FAIL" }),
+        f(added_all),
+        f(walk),
     );
     let result = serde_json::json!({
         "scenario": "redaction",
         "summary": summary,
-        "us_per_span_added": added,
-        "us_per_span_detectors": detectors,
-        "us_per_span_added_builtin_detectors_only": builtin,
+        "rounds": cfg.options.rounds,
+        "cpu_s_per_million_runs": {
+            "pass_through": runs[0], "noop": runs[1], "builtin_detectors": runs[2], "everything": runs[3],
+        },
+        "us_per_span_added_builtin_detectors": added_builtin,
+        "us_per_span_added_everything": added_all,
+        "us_per_span_added_noop": walk,
         "date_unix": unix_time(),
     });
     println!("{summary}");
