@@ -1009,7 +1009,10 @@ async fn redaction(cfg: &RunConfig) -> anyhow::Result<serde_json::Value> {
     let phases = [
         ("redaction/pass-through", OtlpPipeline::PassThrough),
         ("redaction/noop", OtlpPipeline::RedactionNoop),
-        ("redaction/builtin-detectors", OtlpPipeline::RedactionDetectors),
+        (
+            "redaction/builtin-detectors",
+            OtlpPipeline::RedactionDetectors,
+        ),
         ("redaction/everything", OtlpPipeline::RedactionAll),
     ];
     let mut runs: Vec<Vec<f64>> = vec![Vec::new(); phases.len()];

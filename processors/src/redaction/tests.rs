@@ -1592,7 +1592,7 @@ fn same_as_decoded(r: &Redactor, signal: &Signal) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn in_place_redaction_equals_the_decoded_path(
@@ -1657,6 +1657,15 @@ fn in_place_redaction_equals_the_decoded_path_for_every_rule() {
             .map(|k| (k.to_string(), Shape::Int(42)))
             .collect(),
     );
+    // An ignored key without a value, alone: counted, and summarised.
+    lists.push(vec![
+        ("ignored.x".into(), text("a")),
+        ("attr3".into(), text("b")),
+    ]);
+    lists.push(vec![
+        ("attr3".into(), text("a")),
+        ("ignored.x".into(), text("b")),
+    ]);
     let mut with_array = lists[0].clone();
     with_array.push(("attr1".into(), Shape::Arr(vec![text("eve@example.com")])));
     lists.push(with_array);
@@ -1790,5 +1799,26 @@ db_sanitizer: {sql: {enabled: true}}",
             }
         });
         println!("{name}: in place {wire:.3} µs/span CPU, decoded {tree:.3} µs/span CPU; batches changed {changed}");
+    }
+}
+
+#[test]
+fn clean_spans_beside_a_dirty_one_are_copied_and_the_dirty_one_rewritten() {
+    // The writing walk copies the spans its quick check clears and rewrites
+    // only the one with a secret; with a summary, an ignored key makes a
+    // span change too.
+    for config in [
+        ALL_DETECTORS.to_string(),
+        format!("{ALL_DETECTORS}summary: debug\nignored_keys: [thread.name]"),
+    ] {
+        let r = redactor(&config);
+        let mut signal = bench_spans(50);
+        if let Signal::Traces(rs) = &mut signal {
+            let spans = &mut rs[0].scope_spans[0].spans;
+            spans[25]
+                .attributes
+                .push(key_value("app.note", string("card 4111 1111 1111 1111")));
+        }
+        same_as_decoded(&r, &signal).unwrap();
     }
 }

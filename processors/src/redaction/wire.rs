@@ -179,6 +179,8 @@ impl<'a> Fields<'a> {
         }
     }
 
+    // Inlined: returned through memory, this `Result<Option<Field>>` was
+    // copied back with overlapping loads that stalled on its stores.
     #[inline(always)]
     fn next(&mut self) -> Result<Option<Field<'a>>> {
         if self.pos >= self.buf.len() {
@@ -887,46 +889,64 @@ impl<'a> Walk<'a, '_> {
                         self.attributes_only(f.payload, 3, out)
                     })?;
                 }
-                (2, WT_LEN) => out.nested(2, f.payload.len(), |out| match kind {
-                    SignalKind::Traces if !S::WRITES => self.check_span(f.payload, out),
-                    SignalKind::Traces => self.span(f.payload, out),
-                    SignalKind::Logs if !S::WRITES => self.check_log_record(f.payload, out),
-                    SignalKind::Logs => self.log_record(f.payload, out),
-                    SignalKind::Metrics => self.metric(f.payload, out),
-                })?,
+                (2, WT_LEN) => {
+                    let quiet = match kind {
+                        SignalKind::Traces => self.check_span(f.payload)?,
+                        SignalKind::Logs => self.check_log_record(f.payload)?,
+                        SignalKind::Metrics => Quiet::No,
+                    };
+                    if quiet == Quiet::Yes {
+                        out.raw(f.raw);
+                        self.stop_if_changed::<S>()?;
+                    } else {
+                        out.nested(2, f.payload.len(), |out| match kind {
+                            SignalKind::Traces => self.span(f.payload, out),
+                            SignalKind::Logs => self.log_record(f.payload, out),
+                            SignalKind::Metrics => self.metric(f.payload, out),
+                        })?;
+                    }
+                }
                 _ => out.raw(f.raw),
             }
         }
         Ok(())
     }
 
-    // ------------------------------------------------ the checking walk
+    // ------------------------------------------------ the quick check
     //
-    // Most spans and log records have nothing to redact. A checking walk
-    // reads such a message in one pass, field by field, asking of each part
-    // only whether it is certainly left alone ([`Quiet::Yes`]); at the first
-    // part it is unsure of, the message goes through the general code above
-    // from its start, with the totals as they were before it.
+    // Most spans and log records have nothing to redact. Both walks first
+    // read such a message in one pass, field by field, asking of each part
+    // only whether it is certainly left alone ([`Quiet::Yes`]): then its
+    // bytes are copied whole. At the first part it is unsure of, the message
+    // goes through the general code above from its start, with the totals
+    // as they were before it.
 
-    fn check_span<S: Sink>(&mut self, buf: &'a [u8], out: &mut S) -> Result<()> {
+    /// Whether a span is certainly left alone; when not, the totals are as
+    /// they were before it.
+    fn check_span(&mut self, buf: &'a [u8]) -> Result<Quiet> {
         if self.r.db().span_names() {
-            return self.span(buf, out);
+            return Ok(Quiet::No);
         }
-        let before = self.stats;
-        if self.check_message(buf, 9, 5, &[(11, 3, 2), (13, 4, 0), (15, 0, 2)])? == Quiet::No {
-            self.stats = before;
-            return self.span(buf, out);
-        }
-        self.stop_if_changed::<S>()
+        self.check_or_restore(buf, 9, 5, &[(11, 3, 2), (13, 4, 0), (15, 0, 2)])
     }
 
-    fn check_log_record<S: Sink>(&mut self, buf: &'a [u8], out: &mut S) -> Result<()> {
+    fn check_log_record(&mut self, buf: &'a [u8]) -> Result<Quiet> {
+        self.check_or_restore(buf, 6, 12, &[])
+    }
+
+    fn check_or_restore(
+        &mut self,
+        buf: &'a [u8],
+        attrs_tag: u32,
+        text_tag: u32,
+        children: &[(u32, u32, u32)],
+    ) -> Result<Quiet> {
         let before = self.stats;
-        if self.check_message(buf, 6, 12, &[])? == Quiet::No {
+        let quiet = self.check_message(buf, attrs_tag, text_tag, children)?;
+        if quiet == Quiet::No {
             self.stats = before;
-            return self.log_record(buf, out);
         }
-        self.stop_if_changed::<S>()
+        Ok(quiet)
     }
 
     /// Whether message `buf` is certainly left alone: its attributes (fields
@@ -975,8 +995,8 @@ impl<'a> Walk<'a, '_> {
         Ok(Quiet::Yes)
     }
 
-    /// One attribute: ignored (counted), absent, a scalar no rule reads, or
-    /// a string no sanitizer lists and no pattern matches.
+    /// One attribute: ignored (counted) without a summary, absent, a scalar
+    /// no rule reads, or a string no sanitizer lists and no pattern matches.
     fn check_attr(&mut self, position: usize, payload: &'a [u8]) -> Result<Quiet> {
         let Some((key_bytes, val)) = parse_kv(payload) else {
             return Ok(Quiet::No);
@@ -986,11 +1006,12 @@ impl<'a> Walk<'a, '_> {
             return Ok(Quiet::No);
         }
         Ok(match (rule, val) {
-            (KeyRule::Ignored, _) => {
+            // Counted; with a summary, it is written into the message.
+            (KeyRule::Ignored, _) if !self.r.writes_summary() => {
                 self.stats.ignored += 1;
                 Quiet::Yes
             }
-            (_, Val::Absent) if rule != KeyRule::Redacted => Quiet::Yes,
+            (KeyRule::Masked | KeyRule::Scan { .. }, Val::Absent) => Quiet::Yes,
             (KeyRule::Scan { sanitized }, Val::Str(s)) => {
                 quiet(self.r.leaves_attr(sanitized, s, self.c))
             }
