@@ -283,12 +283,13 @@ static EXEMPLAR: Desc = desc(&[
     f(6, Fixed64),
 ]);
 
-const WT_VARINT: u8 = 0;
-const WT_FIXED64: u8 = 1;
-const WT_LEN: u8 = 2;
-const WT_START_GROUP: u8 = 3;
-const WT_END_GROUP: u8 = 4;
-const WT_FIXED32: u8 = 5;
+/// Protobuf wire types.
+pub const WT_VARINT: u8 = 0;
+pub const WT_FIXED64: u8 = 1;
+pub const WT_LEN: u8 = 2;
+pub const WT_START_GROUP: u8 = 3;
+pub const WT_END_GROUP: u8 = 4;
+pub const WT_FIXED32: u8 = 5;
 
 /// Validates `bytes` as the export request of `kind` and counts its items.
 pub fn validate(kind: SignalKind, bytes: &[u8]) -> Result<usize, WireError> {

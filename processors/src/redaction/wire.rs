@@ -53,12 +53,9 @@ impl From<Fallback> for Stop {
 
 type Result<T> = std::result::Result<T, Stop>;
 
-const WT_VARINT: u8 = 0;
-const WT_FIXED64: u8 = 1;
-const WT_LEN: u8 = 2;
-const WT_START_GROUP: u8 = 3;
-const WT_END_GROUP: u8 = 4;
-const WT_FIXED32: u8 = 5;
+use confluo_pipeline::otlp_wire::{
+    WT_END_GROUP, WT_FIXED32, WT_FIXED64, WT_LEN, WT_START_GROUP, WT_VARINT,
+};
 
 /// Redacts the validated export request `bytes` of `kind`. The new request
 /// when anything changed, else None: the received bytes go on as they are.
@@ -843,15 +840,7 @@ impl<'a> Walk<'a, '_> {
         let mut resources = 0;
         while let Some(f) = fs.next()? {
             match (f.tag, f.wt) {
-                (1, WT_LEN) => {
-                    resources += 1;
-                    if resources > 1 {
-                        return Err(Stop::Fallback);
-                    }
-                    out.nested(1, f.payload.len(), |out| {
-                        self.attributes_only(f.payload, 1, out)
-                    })?;
-                }
+                (1, WT_LEN) => self.only_once(f, &mut resources, 1, out)?,
                 (2, WT_LEN) => {
                     out.nested(2, f.payload.len(), |out| {
                         self.scope_group(kind, f.payload, out)
@@ -861,6 +850,25 @@ impl<'a> Walk<'a, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Field 1 of a resource or scope group (the resource, the scope), whose
+    /// attributes are fields `attrs_tag`. prost merges a second occurrence
+    /// into the first, one attribute map: that is left to the decoded path.
+    fn only_once<S: Sink>(
+        &mut self,
+        f: Field<'a>,
+        seen: &mut u32,
+        attrs_tag: u32,
+        out: &mut S,
+    ) -> Result<()> {
+        *seen += 1;
+        if *seen > 1 {
+            return Err(Stop::Fallback);
+        }
+        out.nested(1, f.payload.len(), |out| {
+            self.attributes_only(f.payload, attrs_tag, out)
+        })
     }
 
     /// A message whose only field of interest is its attribute list
@@ -880,15 +888,7 @@ impl<'a> Walk<'a, '_> {
         let mut scopes = 0;
         while let Some(f) = fs.next()? {
             match (f.tag, f.wt) {
-                (1, WT_LEN) => {
-                    scopes += 1;
-                    if scopes > 1 {
-                        return Err(Stop::Fallback);
-                    }
-                    out.nested(1, f.payload.len(), |out| {
-                        self.attributes_only(f.payload, 3, out)
-                    })?;
-                }
+                (1, WT_LEN) => self.only_once(f, &mut scopes, 3, out)?,
                 (2, WT_LEN) => {
                     let quiet = match kind {
                         SignalKind::Traces => self.check_span(f.payload)?,
