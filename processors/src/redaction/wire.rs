@@ -28,7 +28,6 @@
 
 use super::db::{self, AttrMap, Block};
 use super::engine::{Audit, Caches, KeyRule, Redactor, Stats, MASK};
-use super::Summary;
 use confluo_config::SignalKind;
 use confluo_pipeline::otlp_wire::{
     WT_END_GROUP, WT_FIXED32, WT_FIXED64, WT_LEN, WT_START_GROUP, WT_VARINT,
@@ -556,7 +555,7 @@ impl<'a> Walk<'a, '_> {
         let mut in_place = true;
         let hashes = self.r.hashes();
         let all_types = self.r.redact_all_types();
-        let summary = self.r.summary() != Summary::Silent;
+        let summary = self.r.writes_summary();
         for i in at.clone() {
             let f = self.stack[i];
             if f.wt != WT_LEN {
@@ -998,7 +997,7 @@ impl<'a> Walk<'a, '_> {
             return Ok(Quiet::No);
         };
         let (key, rule) = self.key_rule(position, key_bytes)?;
-        if self.r.summary() != Summary::Silent && key.starts_with("redaction.") {
+        if self.r.writes_summary() && key.starts_with("redaction.") {
             return Ok(Quiet::No);
         }
         Ok(match (rule, val) {
